@@ -1,0 +1,105 @@
+# vzkit — one Makefile. Each directory lists its own sources, one per line, in
+# its module.mk (so parallel work on two modules never edits the same list).
+#
+#   make            build ./vzkit
+#   make check      install missing Debian packages, build (ASan+UBSan), run every test
+#   make demo       install missing packages, build, boot the demo guest
+#   make bench      benchmarks (not tests)
+#   make fuzz       run each fuzz target for a bounded time (clang, libFuzzer)
+#   make install PREFIX=/usr/local DESTDIR=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build/release
+
+PKGS := jansson libmicrohttpd
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+BASE_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -I.
+ifeq ($(WERROR),1)
+BASE_CFLAGS += -Werror
+endif
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lpthread -lutil
+
+# Each module.mk appends to LIB_SRCS (linked into vzkit and the tests),
+# MAIN_SRCS (vzkit's main only), TEST_PROGRAMS, TEST_SCRIPTS, BENCH_PROGRAMS.
+LIB_SRCS :=
+MAIN_SRCS :=
+TEST_PROGRAMS :=
+TEST_SCRIPTS :=
+BENCH_PROGRAMS :=
+FUZZ_TARGETS :=
+include flags/module.mk
+include devices/module.mk
+include bootloader/module.mk
+include vz/module.mk
+include vz/qemu/module.mk
+include vz/apple/module.mk
+include cmd/module.mk
+include test/module.mk
+
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJS = $(MAIN_SRCS:%.c=$(BUILD)/%.o)
+
+.PHONY: all check check-long demo bench fuzz install clean deps sanitize-build format
+all: vzkit
+
+vzkit: $(BUILD)/vzkit
+	cp $< $@
+
+$(BUILD)/vzkit: $(MAIN_OBJS) $(BUILD)/libvzkit.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(MAIN_OBJS) $(BUILD)/libvzkit.a $(LIBS)
+
+$(BUILD)/libvzkit.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)
+
+# Test programs: test/<dir>/<name>.c → $(BUILD)/test/<dir>/<name>, linked with the library.
+$(BUILD)/test/%: test/%.c $(BUILD)/libvzkit.a test/testlib.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libvzkit.a $(LIBS) $(TEST_LIBS_$(notdir $*))
+
+# Debian packages: one list, installed when missing (root on Debian only).
+deps:
+	@sh test/install-deps.sh debian-packages.txt
+
+# The checked build: ASan + UBSan, warnings are errors.
+CHECK_BUILD := build/check
+CHECK_FLAGS := WERROR=1 BUILD=$(CHECK_BUILD) \
+	EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	EXTRA_LDFLAGS="-fsanitize=address,undefined"
+
+check: deps
+	$(MAKE) --no-print-directory $(CHECK_FLAGS) check-build
+	VZKIT=$(CURDIR)/$(CHECK_BUILD)/vzkit BUILD_DIR=$(CURDIR)/$(CHECK_BUILD) \
+		sh test/run-tests.sh $(addprefix $(CHECK_BUILD)/,$(TEST_PROGRAMS)) $(TEST_SCRIPTS)
+
+check-build: $(BUILD)/vzkit $(addprefix $(BUILD)/,$(TEST_PROGRAMS)) $(CHECK_EXTRA_TARGETS)
+
+check-long: deps
+	$(MAKE) --no-print-directory $(CHECK_FLAGS) check-build
+	VZKIT=$(CURDIR)/$(CHECK_BUILD)/vzkit BUILD_DIR=$(CURDIR)/$(CHECK_BUILD) VZKIT_LONG=1 \
+		sh test/run-tests.sh $(addprefix $(CHECK_BUILD)/,$(TEST_PROGRAMS)) $(TEST_SCRIPTS) $(LONG_TEST_SCRIPTS)
+
+bench: deps vzkit $(addprefix $(BUILD)/,$(BENCH_PROGRAMS))
+	@for b in $(addprefix $(BUILD)/,$(BENCH_PROGRAMS)) $(BENCH_SCRIPTS); do \
+		echo "== $$b"; VZKIT=$(CURDIR)/vzkit BUILD_DIR=$(CURDIR)/$(BUILD) $$b || exit 1; done
+
+install: vzkit
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 vzkit $(DESTDIR)$(PREFIX)/bin/vzkit
+	install -m 0644 doc/vzkit.1 $(DESTDIR)$(PREFIX)/share/man/man1/vzkit.1
+
+clean:
+	rm -rf build vzkit

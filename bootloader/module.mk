@@ -1,0 +1,1 @@
+# sources of bootloader/, one per line

@@ -1,0 +1,1 @@
+# sources of cmd/, one per line

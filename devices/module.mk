@@ -1,0 +1,1 @@
+# sources of devices/, one per line

@@ -1,0 +1,63 @@
+#include "flags/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int set_error(struct vzk_error *err, enum vzk_error_kind kind, const char *fmt, va_list ap)
+{
+	if (err == NULL)
+		return -1;
+	err->kind = kind;
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	return -1;
+}
+
+int vzk_usage_error(struct vzk_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_error(err, VZK_ERR_USAGE, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int vzk_runtime_error(struct vzk_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_error(err, VZK_ERR_RUNTIME, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int vzk_error_prefix(struct vzk_error *err, const char *fmt, ...)
+{
+	char prefix[512];
+	char old[sizeof(err->message)];
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->message, sizeof(old));
+	snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old);
+	if (err->kind == VZK_ERR_NONE)
+		err->kind = VZK_ERR_RUNTIME;
+	return -1;
+}
+
+void vzk_error_clear(struct vzk_error *err)
+{
+	if (err == NULL)
+		return;
+	err->kind = VZK_ERR_NONE;
+	err->message[0] = '\0';
+}
+
+int vzk_error_exit_status(const struct vzk_error *err)
+{
+	return err != NULL && err->kind == VZK_ERR_USAGE ? 2 : 1;
+}

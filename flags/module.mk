@@ -1,0 +1,5 @@
+LIB_SRCS += \
+	flags/error.c \
+	flags/keytab.c \
+	flags/optstr.c \
+	flags/uri.c

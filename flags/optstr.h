@@ -1,0 +1,32 @@
+/* Option strings: "TYPE,key=value,key,...", split as vfkit splits them
+ * (SPEC.md, "Option strings"). The tokenizer knows nothing about devices;
+ * flags/keytab.h turns the items into a typed struct. */
+#ifndef VZKIT_FLAGS_OPTSTR_H
+#define VZKIT_FLAGS_OPTSTR_H
+
+#include <stddef.h>
+
+#include "flags/error.h"
+
+struct optstr_item {
+	char *key;
+	char *value; /* NULL for a bare key ("readonly"); "" for "key=" */
+};
+
+struct optstr {
+	size_t count;
+	struct optstr_item *items;
+};
+
+/* Splits text on commas outside double quotes; only the first '=' splits key
+ * from value; a value wholly in double quotes loses them; empty items are
+ * skipped. `flag` names the flag in error messages ("--device"). Returns 0 or
+ * -1 with a usage error (unbalanced quote, empty key). */
+int optstr_parse(const char *text, const char *flag, struct optstr *out, struct vzk_error *err);
+void optstr_free(struct optstr *opts);
+
+/* Appends one item to a shell-safe option string being rebuilt (for
+ * --dry-run=cmdline): quotes the value when it holds a comma or a quote. */
+int optstr_append(char **text, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,1 @@
+# sources of vz/apple/, one per line

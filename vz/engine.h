@@ -1,0 +1,80 @@
+/* The one narrow interface between vzkit's front end and an engine (QEMU on
+ * Linux, Apple's Virtualization framework on macOS). An engine first builds a
+ * printable plan from a validated configuration, then runs it. */
+#ifndef VZKIT_VZ_ENGINE_H
+#define VZKIT_VZ_ENGINE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "flags/error.h"
+#include "vz/vz.h"
+
+/* VZVirtualMachineState, with vfkit's REST names (vm_state_name). */
+enum vm_state {
+	VM_STATE_STOPPED = 0,
+	VM_STATE_RUNNING,
+	VM_STATE_PAUSED,
+	VM_STATE_ERROR,
+	VM_STATE_STARTING,
+	VM_STATE_PAUSING,
+	VM_STATE_RESUMING,
+	VM_STATE_STOPPING,
+	VM_STATE_SAVING,
+	VM_STATE_RESTORING,
+};
+
+enum vm_state_request {
+	VM_REQUEST_STOP = 0,  /* guest-initiated stop (ACPI power button / requestStop) */
+	VM_REQUEST_HARD_STOP, /* immediate stop */
+	VM_REQUEST_PAUSE,
+	VM_REQUEST_RESUME,
+};
+
+enum engine_accel { ENGINE_ACCEL_AUTO = 0, ENGINE_ACCEL_KVM, ENGINE_ACCEL_TCG };
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+struct engine_options {
+	enum engine_accel accel;
+	enum log_level log_level;
+	const char *runtime_dir; /* private 0700 directory for sockets and helper files; NULL: the engine makes one */
+	/* Called (from any thread) after every state change; may be NULL. */
+	void (*on_state_change)(void *context, enum vm_state state);
+	void *context;
+};
+
+struct engine_vm; /* one engine's VM, opaque */
+
+struct vz_engine_ops {
+	const char *name;
+	/* Builds the plan: no process started, nothing created. */
+	int (*create)(const struct vz_vm_configuration *config, const struct engine_options *options,
+		      struct engine_vm **out, struct vzk_error *err);
+	/* Prints the plan (QEMU: the command lines; Apple: the message sequence). */
+	int (*print_plan)(struct engine_vm *vm, FILE *out, struct vzk_error *err);
+	/* Starts the VM; returns once its vCPUs run (state Running). */
+	int (*start)(struct engine_vm *vm, struct vzk_error *err);
+	/* Supervises the VM until it has stopped. 0: it stopped normally (guest
+	 * power-off, or a requested stop); -1 with err: it failed or died. */
+	int (*run)(struct engine_vm *vm, struct vzk_error *err);
+	/* Thread-safe. */
+	enum vm_state (*state)(struct engine_vm *vm);
+	/* Thread-safe: asks for a state change; returns once it is under way.
+	 * Usage-kind error when the VM cannot make that change now. */
+	int (*request)(struct engine_vm *vm, enum vm_state_request request, struct vzk_error *err);
+	/* The pty allocated for serial port `serial_index` (inspect ptyName), or NULL. */
+	const char *(*pty_name)(struct engine_vm *vm, size_t serial_index);
+	/* Stops everything still running, removes runtime files, frees. NULL ok. */
+	void (*destroy)(struct engine_vm *vm);
+};
+
+/* "VirtualMachineStateRunning" */
+const char *vm_state_name(enum vm_state state);
+/* Whether a request makes sense in a state (the REST can* fields). */
+bool vm_state_allows(enum vm_state state, enum vm_state_request request);
+/* "Stop" -> VM_REQUEST_STOP; -1 when unknown. */
+int vm_state_request_parse(const char *name);
+const char *vm_state_request_name(enum vm_state_request request);
+
+#endif

@@ -1,0 +1,4 @@
+LIB_SRCS += \
+	vz/state.c \
+	vz/validate.c \
+	vz/vz.c

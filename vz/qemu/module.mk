@@ -1,0 +1,1 @@
+# sources of vz/qemu/, one per line
