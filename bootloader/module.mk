@@ -1,1 +1,5 @@
-# sources of bootloader/, one per line
+LIB_SRCS += \
+	bootloader/efi.c \
+	bootloader/linux.c \
+	bootloader/macos.c \
+	bootloader/registry.c

@@ -34,16 +34,24 @@ int vzk_runtime_error(struct vzk_error *err, const char *fmt, ...)
 int vzk_error_prefix(struct vzk_error *err, const char *fmt, ...)
 {
 	char prefix[512];
-	char old[sizeof(err->message)];
+	size_t prefix_len, old_len, room;
 	va_list ap;
 
 	if (err == NULL)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	vsnprintf(prefix, sizeof(prefix) - 2, fmt, ap);
 	va_end(ap);
-	memcpy(old, err->message, sizeof(old));
-	snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old);
+	prefix_len = strlen(prefix);
+	memcpy(prefix + prefix_len, ": ", 3);
+	prefix_len += 2;
+	old_len = strlen(err->message);
+	room = sizeof(err->message) - 1 - prefix_len;
+	if (old_len > room)
+		old_len = room;
+	memmove(err->message + prefix_len, err->message, old_len);
+	memcpy(err->message, prefix, prefix_len);
+	err->message[prefix_len + old_len] = '\0';
 	if (err->kind == VZK_ERR_NONE)
 		err->kind = VZK_ERR_RUNTIME;
 	return -1;

@@ -93,6 +93,13 @@ static int set_value(const struct key_spec *key, const char *value, const char *
 					       (unsigned long long)max, value != NULL ? value : "");
 		return 0;
 	}
+	case KEY_ONOFF:
+		if (value != NULL && (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)) {
+			*(bool *)field = strcmp(value, "on") == 0;
+			return 0;
+		}
+		return vzk_usage_error(err, "%s: key '%s' must be on or off (got '%s')", what, key->name,
+				       value != NULL ? value : "nothing");
 	case KEY_ENUM:
 		for (int i = 0; value != NULL && key->choices[i] != NULL; i++) {
 			if (strcmp(key->choices[i], value) == 0) {
@@ -160,6 +167,8 @@ static const char *kind_placeholder(const struct key_spec *key, char *buf, size_
 		return "=<path>";
 	case KEY_UINT:
 		return "=<number>";
+	case KEY_ONOFF:
+		return "=on|off";
 	case KEY_ENUM: {
 		char list[256];
 		snprintf(buf, size, "=%s", choices_list(key->choices, list, sizeof(list)));
@@ -185,7 +194,7 @@ void keytab_print_help(const struct key_table *table, void *out_file)
 
 	for (size_t i = 0; i < table->count; i++) {
 		const struct key_spec *key = &table->keys[i];
-		char left[128];
+		char left[384];
 		snprintf(left, sizeof(left), "%s%s", key->name, kind_placeholder(key, buf, sizeof(buf)));
 		fprintf(out, "  %-28s %s%s\n", left, key->help, key->required ? " (required)" : "");
 	}

@@ -17,6 +17,7 @@ enum key_kind {
 	KEY_PATH,   /* host path, non-empty: `char *` field */
 	KEY_UINT,   /* decimal unsigned within [min, max]: `uint64_t` field */
 	KEY_ENUM,   /* one of `choices`: `int` field holding the index */
+	KEY_ONOFF,  /* "on" or "off": `bool` field (a JSON boolean) */
 };
 
 struct key_spec {
@@ -27,6 +28,7 @@ struct key_spec {
 	const char *const *choices;  /* KEY_ENUM: NULL-terminated */
 	uint64_t min, max;           /* KEY_UINT bounds (max 0 means UINT64_MAX) */
 	bool required;
+	const char *json_name;       /* field name in vfkit's JSON; NULL: not there as such */
 };
 
 struct key_table {

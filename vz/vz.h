@@ -214,6 +214,11 @@ void vz_vm_configuration_free(struct vz_vm_configuration *config);
  * Usage error on the first fault, naming what is wrong. */
 int vz_validate(const struct vz_vm_configuration *config, struct vzk_error *err);
 
+/* Checks what the host must hold before a start: kernel, initrd, disk images,
+ * shared directories, the directories of log files and sockets, the EFI
+ * variable store (unless it will be created). Usage error naming the path. */
+int vz_check_host_paths(const struct vz_vm_configuration *config, struct vzk_error *err);
+
 /* "52:54:00:12:34:56" */
 void vz_format_mac(const uint8_t mac[6], char out[18]);
 

@@ -1,0 +1,134 @@
+/* --device nbd: a disk served by an NBD server
+ * (VZNetworkBlockDeviceStorageDeviceAttachment on a virtio block device). */
+#include <string.h>
+
+#include "devices/registry.h"
+#include "devices/storage.h"
+
+struct nbd_config {
+	char *uri;
+	char *device_id;
+	uint64_t timeout_ms;
+	int sync; /* index in sync_choices */
+	bool read_only;
+};
+
+static const char *const sync_choices[] = {"full", "none", NULL};
+
+static const struct key_spec nbd_keys[] = {
+	{.name = "uri", .kind = KEY_STRING, .offset = offsetof(struct nbd_config, uri),
+	 .help = "nbd://host[:port]/export, nbds://..., or nbd+unix:///export?socket=PATH",
+	 .required = true, .json_name = "uri"},
+	{.name = "deviceId", .kind = KEY_STRING, .offset = offsetof(struct nbd_config, device_id),
+	 .help = "identifier the guest sees, up to 20 characters", .json_name = "deviceIdentifier"},
+	{.name = "timeout", .kind = KEY_UINT, .offset = offsetof(struct nbd_config, timeout_ms),
+	 .help = "connection timeout in milliseconds (default 15000)", .min = 1, .max = 86400000,
+	 .json_name = "timeout"},
+	{.name = "sync", .kind = KEY_ENUM, .offset = offsetof(struct nbd_config, sync),
+	 .help = "how writes reach the server: full (default) or none", .choices = sync_choices,
+	 .json_name = "synchronizationMode"},
+	{.name = "readonly", .kind = KEY_BOOL, .offset = offsetof(struct nbd_config, read_only),
+	 .help = "the guest cannot write to the disk", .json_name = "readOnly"},
+};
+
+/* The NBD URI standard: nbd[s]://host[:port][/export] or nbd[s]+unix:///[export]?socket=/path. */
+static int check_nbd_uri(const char *uri, const char *what, struct vzk_error *err)
+{
+	const char *rest;
+	bool is_unix;
+
+	if (strncmp(uri, "nbd://", 6) == 0)
+		rest = uri + 6, is_unix = false;
+	else if (strncmp(uri, "nbds://", 7) == 0)
+		rest = uri + 7, is_unix = false;
+	else if (strncmp(uri, "nbd+unix://", 11) == 0)
+		rest = uri + 11, is_unix = true;
+	else if (strncmp(uri, "nbds+unix://", 12) == 0)
+		rest = uri + 12, is_unix = true;
+	else
+		return vzk_usage_error(err, "%s: uri '%s' must start with nbd://, nbds://, nbd+unix:// or nbds+unix://",
+				       what, uri);
+	if (is_unix) {
+		const char *socket = strstr(rest, "?socket=");
+		if (rest[0] != '/')
+			return vzk_usage_error(err, "%s: uri '%s': a unix NBD URI takes no host (nbd+unix:///export?socket=PATH)",
+					       what, uri);
+		if (socket == NULL || socket[8] != '/')
+			return vzk_usage_error(err, "%s: uri '%s' needs ?socket=/absolute/path", what, uri);
+		return 0;
+	}
+	if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':')
+		return vzk_usage_error(err, "%s: uri '%s' needs a host (nbd://host:port/export)", what, uri);
+	{
+		const char *slash = strchr(rest, '/');
+		const char *host_end = slash != NULL ? slash : rest + strlen(rest);
+		const char *colon = rest[0] == '[' ? strstr(rest, "]:") : memchr(rest, ':', (size_t)(host_end - rest));
+		if (colon != NULL) {
+			char port_text[8];
+			uint64_t port;
+			size_t port_len;
+			if (rest[0] == '[')
+				colon++;
+			port_len = (size_t)(host_end - colon - 1);
+			if (port_len == 0 || port_len >= sizeof(port_text))
+				return vzk_usage_error(err, "%s: uri '%s' has a malformed port", what, uri);
+			memcpy(port_text, colon + 1, port_len);
+			port_text[port_len] = '\0';
+			if (parse_uint64(port_text, 1, 65535, &port) != 0)
+				return vzk_usage_error(err, "%s: uri '%s': port must be a number from 1 to 65535",
+						       what, uri);
+		}
+	}
+	return 0;
+}
+
+static int nbd_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
+{
+	struct nbd_config *nbd = config;
+
+	if (check_nbd_uri(nbd->uri, what, err) != 0)
+		return -1;
+	if (check_block_device_identifier(nbd->device_id, what, err) != 0)
+		return -1;
+	if (!component_given(&nbd_device, *given, "timeout")) {
+		nbd->timeout_ms = 15000;
+		component_mark_given(&nbd_device, given, "timeout");
+	}
+	if (!component_given(&nbd_device, *given, "sync")) {
+		nbd->sync = 0;
+		component_mark_given(&nbd_device, given, "sync");
+	}
+	return 0;
+}
+
+static int nbd_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
+		    struct vzk_error *err)
+{
+	const struct nbd_config *nbd = config;
+	struct vz_storage_device *device = vz_add_storage_device(vz);
+
+	(void)given;
+	if (device == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	device->kind = VZ_STORAGE_VIRTIO_BLOCK;
+	device->attachment.kind = VZ_STORAGE_ATTACHMENT_NBD;
+	device->attachment.url = component_strdup(nbd->uri);
+	device->attachment.read_only = nbd->read_only;
+	device->attachment.timeout_ms = nbd->timeout_ms;
+	device->attachment.sync_mode = nbd->sync == 0 ? VZ_DISK_SYNC_FULL : VZ_DISK_SYNC_NONE;
+	device->block_device_identifier = component_strdup(nbd->device_id);
+	if (device->attachment.url == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	return 0;
+}
+
+const struct component_ops nbd_device = {
+	.name = "nbd",
+	.json_kind = "nbd",
+	.dev_name = "nbd",
+	.summary = "disk served by a network block device (NBD) server",
+	.keys = {nbd_keys, sizeof(nbd_keys) / sizeof(nbd_keys[0])},
+	.config_size = sizeof(struct nbd_config),
+	.check = nbd_check,
+	.emit = nbd_emit,
+};

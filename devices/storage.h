@@ -1,0 +1,35 @@
+/* What virtio-blk, nvme and usb-mass-storage share: a disk image or host block
+ * device behind a storage device (vfkit's StorageConfig). */
+#ifndef VZKIT_DEVICES_STORAGE_H
+#define VZKIT_DEVICES_STORAGE_H
+
+#include "devices/component.h"
+
+enum disk_type { DISK_TYPE_IMAGE = 0, DISK_TYPE_DEV = 1 };
+extern const char *const disk_type_choices[];
+
+struct disk_config {
+	char *path;
+	bool read_only;
+	int type; /* enum disk_type */
+	char *device_id;
+};
+
+/* Key table entries shared by the three disk devices. */
+#define DISK_KEYS                                                                                  \
+	{.name = "path", .kind = KEY_PATH, .offset = offsetof(struct disk_config, path),           \
+	 .help = "disk image (raw; qcow2 on the QEMU engine) or block device", .required = true,   \
+	 .json_name = "imagePath"},                                                                \
+	{.name = "readonly", .kind = KEY_BOOL, .offset = offsetof(struct disk_config, read_only),  \
+	 .help = "the guest cannot write to the disk", .json_name = "readOnly"},                   \
+	{.name = "type", .kind = KEY_ENUM, .offset = offsetof(struct disk_config, type),           \
+	 .help = "image: a file (default); dev: a host block device", .choices = disk_type_choices, \
+	 .json_name = "type"}
+
+int disk_emit(const struct disk_config *disk, enum vz_storage_device_kind kind,
+	      struct vz_vm_configuration *vz, struct vzk_error *err);
+
+/* VZ limits a virtio-blk identifier to 20 bytes of ASCII. */
+int check_block_device_identifier(const char *id, const char *what, struct vzk_error *err);
+
+#endif

@@ -1,0 +1,156 @@
+/* --device virtio-net: a network interface (VZVirtioNetworkDeviceConfiguration)
+ * on NAT, an inherited datagram socket, or a unixgram socket (gvproxy, vmnet-helper). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "devices/registry.h"
+
+struct virtio_net_config {
+	bool nat;
+	uint64_t fd;
+	char *unix_socket_path;
+	char *mac;
+	int type; /* only "unixgram" */
+	char *path;
+	bool offloading;
+	bool vfkit_magic;
+};
+
+static const char *const net_type_choices[] = {"unixgram", NULL};
+
+static const struct key_spec virtio_net_keys[] = {
+	{.name = "nat", .kind = KEY_BOOL, .offset = offsetof(struct virtio_net_config, nat),
+	 .help = "NAT through the host", .json_name = "nat"},
+	{.name = "fd", .kind = KEY_UINT, .offset = offsetof(struct virtio_net_config, fd),
+	 .help = "inherited file descriptor of a connected datagram socket", .min = 0, .max = 1048576,
+	 .json_name = "fd"},
+	{.name = "unixSocketPath", .kind = KEY_PATH,
+	 .offset = offsetof(struct virtio_net_config, unix_socket_path),
+	 .help = "unixgram socket of a user-mode network stack (gvproxy)", .json_name = "unixSocketPath"},
+	{.name = "mac", .kind = KEY_STRING, .offset = offsetof(struct virtio_net_config, mac),
+	 .help = "MAC address xx:xx:xx:xx:xx:xx (random when absent)", .json_name = "macAddress"},
+	{.name = "type", .kind = KEY_ENUM, .offset = offsetof(struct virtio_net_config, type),
+	 .help = "unixgram: attach to the unixgram socket at path", .choices = net_type_choices,
+	 .json_name = "type"},
+	{.name = "path", .kind = KEY_PATH, .offset = offsetof(struct virtio_net_config, path),
+	 .help = "socket path for type=unixgram", .json_name = "path"},
+	{.name = "offloading", .kind = KEY_ONOFF, .offset = offsetof(struct virtio_net_config, offloading),
+	 .help = "checksum/TSO offloading on the unixgram socket (needs type)", .json_name = "offloading"},
+	{.name = "vfkitMagic", .kind = KEY_ONOFF, .offset = offsetof(struct virtio_net_config, vfkit_magic),
+	 .help = "send the VFKT datagram first on unix sockets (default on)", .json_name = "vfkitMagic"},
+};
+
+/* Go's net.ParseMAC forms for 6 bytes: xx:xx:xx:xx:xx:xx or xx-xx-xx-xx-xx-xx. */
+static int parse_mac(const char *text, uint8_t mac[6])
+{
+	char separator;
+
+	if (strlen(text) != 17)
+		return -1;
+	separator = text[2];
+	if (separator != ':' && separator != '-')
+		return -1;
+	for (int i = 0; i < 6; i++) {
+		const char *p = text + i * 3;
+		unsigned value = 0;
+		for (int j = 0; j < 2; j++) {
+			char c = p[j];
+			value <<= 4;
+			if (c >= '0' && c <= '9')
+				value |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				value |= (unsigned)(c - 'a' + 10);
+			else if (c >= 'A' && c <= 'F')
+				value |= (unsigned)(c - 'A' + 10);
+			else
+				return -1;
+		}
+		if (i < 5 && p[2] != separator)
+			return -1;
+		mac[i] = (uint8_t)value;
+	}
+	return 0;
+}
+
+static int virtio_net_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
+{
+	struct virtio_net_config *net = config;
+	bool has_fd = component_given(&virtio_net_device, *given, "fd");
+	bool has_type = component_given(&virtio_net_device, *given, "type");
+	int attachments = net->nat + has_fd + (net->unix_socket_path != NULL) + has_type;
+	uint8_t mac[6];
+
+	if (attachments != 1)
+		return vzk_usage_error(err, "%s: needs exactly one of nat, fd=N, unixSocketPath=PATH, type=unixgram (got %d)",
+				       what, attachments);
+	if (has_type != (net->path != NULL))
+		return vzk_usage_error(err, "%s: type=unixgram and path=PATH go together", what);
+	if (component_given(&virtio_net_device, *given, "offloading") && !has_type)
+		return vzk_usage_error(err, "%s: offloading needs type=unixgram", what);
+	if (component_given(&virtio_net_device, *given, "vfkitMagic") && net->unix_socket_path == NULL && !has_type)
+		return vzk_usage_error(err, "%s: vfkitMagic applies to unix sockets only", what);
+	if (net->mac != NULL) {
+		char canonical[18];
+		if (parse_mac(net->mac, mac) != 0)
+			return vzk_usage_error(err, "%s: mac '%s' is not a MAC address (want xx:xx:xx:xx:xx:xx)",
+					       what, net->mac);
+		if (mac[0] & 1)
+			return vzk_usage_error(err, "%s: mac '%s' is a multicast address; a network interface needs a unicast one",
+					       what, net->mac);
+		vz_format_mac(mac, canonical);
+		free(net->mac);
+		net->mac = strdup(canonical);
+		if (net->mac == NULL)
+			return vzk_runtime_error(err, "out of memory");
+	}
+	if ((net->unix_socket_path != NULL || has_type) &&
+	    !component_given(&virtio_net_device, *given, "vfkitMagic")) {
+		net->vfkit_magic = true;
+		component_mark_given(&virtio_net_device, given, "vfkitMagic");
+	}
+	return 0;
+}
+
+static int virtio_net_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
+			   struct vzk_error *err)
+{
+	const struct virtio_net_config *net = config;
+	struct vz_network_device *device = vz_add_network_device(vz);
+
+	if (device == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	if (net->nat) {
+		device->attachment = VZ_NETWORK_ATTACHMENT_NAT;
+	} else {
+		device->attachment = VZ_NETWORK_ATTACHMENT_FILE_HANDLE;
+		if (component_given(&virtio_net_device, given, "fd"))
+			device->fd = (int)net->fd;
+		const char *path = net->unix_socket_path != NULL ? net->unix_socket_path : net->path;
+		if (path != NULL && (device->unix_socket_path = strdup(path)) == NULL)
+			return vzk_runtime_error(err, "out of memory");
+		device->vfkit_magic = net->vfkit_magic;
+		device->offloading = net->offloading;
+	}
+	if (net->mac != NULL) {
+		parse_mac(net->mac, device->mac_address);
+	} else {
+		/* Random, locally administered, unicast — what VZMACAddress
+		 * randomLocallyAdministeredAddress gives. */
+		if (getrandom(device->mac_address, sizeof(device->mac_address), 0) != sizeof(device->mac_address))
+			return vzk_runtime_error(err, "cannot read random bytes for a MAC address");
+		device->mac_address[0] = (uint8_t)((device->mac_address[0] & 0xfc) | 0x02);
+	}
+	return 0;
+}
+
+const struct component_ops virtio_net_device = {
+	.name = "virtio-net",
+	.json_kind = "virtionet",
+	.summary = "network interface (NAT, datagram socket fd, or unixgram socket)",
+	.keys = {virtio_net_keys, sizeof(virtio_net_keys) / sizeof(virtio_net_keys[0])},
+	.config_size = sizeof(struct virtio_net_config),
+	.check = virtio_net_check,
+	.emit = virtio_net_emit,
+};

@@ -1,0 +1,229 @@
+/* The framework's own rules for a VZVirtualMachineConfiguration
+ * (validateWithError:), checked before any engine sees the configuration. */
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vz/vz.h"
+
+static int validate_vsock_ports(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	for (size_t i = 0; i < config->vsock_port_count; i++) {
+		const struct vz_vsock_port *port = &config->vsock_ports[i];
+		if (port->listen && (port->port == config->timesync_vsock_port ||
+				     (config->ignition_path != NULL && port->port == VZ_IGNITION_VSOCK_PORT)))
+			return vzk_usage_error(err, "--device virtio-vsock: port %u is already used by %s", port->port,
+					       port->port == config->timesync_vsock_port ? "--timesync" : "--ignition");
+		for (size_t j = 0; j < i; j++) {
+			const struct vz_vsock_port *other = &config->vsock_ports[j];
+			if (other->port == port->port && other->listen == port->listen)
+				return vzk_usage_error(err, "--device virtio-vsock: port %u is given twice", port->port);
+			if (strcmp(other->socket_path, port->socket_path) == 0)
+				return vzk_usage_error(err, "--device virtio-vsock: socketURL %s is given twice",
+						       port->socket_path);
+		}
+	}
+	if (config->ignition_path != NULL && config->timesync_vsock_port == VZ_IGNITION_VSOCK_PORT)
+		return vzk_usage_error(err, "--timesync: vsock port %u is used by --ignition", VZ_IGNITION_VSOCK_PORT);
+	return 0;
+}
+
+static int validate_shares(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	for (size_t i = 0; i < config->directory_share_count; i++) {
+		const struct vz_directory_share *share = &config->directory_shares[i];
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(config->directory_shares[j].tag, share->tag) == 0)
+				return vzk_usage_error(err, "--device %s: mountTag '%s' is used twice; each share needs its own tag",
+						       share->kind == VZ_SHARE_ROSETTA ? "rosetta" : "virtio-fs", share->tag);
+		if (share->kind == VZ_SHARE_ROSETTA && config->platform.kind == VZ_PLATFORM_MAC)
+			return vzk_usage_error(err, "--device rosetta: Rosetta is for Linux guests, not with --bootloader macos");
+	}
+	return 0;
+}
+
+static int validate_serial_ports(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	size_t stdio_ports = 0;
+
+	for (size_t i = 0; i < config->serial_port_count; i++) {
+		const struct vz_serial_port *port = &config->serial_ports[i];
+		if (port->attachment == VZ_SERIAL_ATTACHMENT_STDIO && ++stdio_ports > 1)
+			return vzk_usage_error(err, "--device virtio-serial: only one serial port can use stdio");
+		for (size_t j = 0; j < i && port->attachment == VZ_SERIAL_ATTACHMENT_FILE; j++)
+			if (config->serial_ports[j].attachment == VZ_SERIAL_ATTACHMENT_FILE &&
+			    strcmp(config->serial_ports[j].log_path, port->log_path) == 0)
+				return vzk_usage_error(err, "--device virtio-serial: logFilePath %s is used twice",
+						       port->log_path);
+	}
+	return 0;
+}
+
+static int validate_network(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	for (size_t i = 0; i < config->network_device_count; i++) {
+		const struct vz_network_device *device = &config->network_devices[i];
+		for (size_t j = 0; j < i; j++) {
+			if (memcmp(config->network_devices[j].mac_address, device->mac_address, 6) == 0) {
+				char mac[18];
+				vz_format_mac(device->mac_address, mac);
+				return vzk_usage_error(err, "--device virtio-net: MAC address %s is used twice", mac);
+			}
+			if (device->fd >= 0 && config->network_devices[j].fd == device->fd)
+				return vzk_usage_error(err, "--device virtio-net: fd=%d is used twice", device->fd);
+		}
+		if (device->fd >= 0 && device->fd <= 2)
+			return vzk_usage_error(err, "--device virtio-net: fd=%d is a standard stream, not a socket",
+					       device->fd);
+	}
+	return 0;
+}
+
+int vz_validate(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	if (config->boot_loader.kind == VZ_BOOT_LOADER_NONE)
+		return vzk_usage_error(err, "a bootloader is required: --bootloader linux|efi|macos,...");
+	if (config->cpu_count < VZ_MIN_CPU_COUNT || config->cpu_count > VZ_MAX_CPU_COUNT)
+		return vzk_usage_error(err, "--cpus: %u is out of range (%u to %u)", config->cpu_count,
+				       VZ_MIN_CPU_COUNT, VZ_MAX_CPU_COUNT);
+	if (config->memory_size % (1ull << 20) != 0)
+		return vzk_usage_error(err, "--memory: %llu bytes is not a whole number of MiB",
+				       (unsigned long long)config->memory_size);
+	if (config->memory_size < VZ_MIN_MEMORY_SIZE || config->memory_size > VZ_MAX_MEMORY_SIZE)
+		return vzk_usage_error(err, "--memory: %llu MiB is out of range (%llu to %llu MiB)",
+				       (unsigned long long)(config->memory_size >> 20), VZ_MIN_MEMORY_SIZE >> 20,
+				       VZ_MAX_MEMORY_SIZE >> 20);
+	if (config->platform.nested_virtualization && config->platform.kind == VZ_PLATFORM_MAC)
+		return vzk_usage_error(err, "--nested: nested virtualisation is not available with --bootloader macos");
+	if (config->graphics_device_count > 1)
+		return vzk_usage_error(err, "--device virtio-gpu: at most one graphics device (got %zu)",
+				       config->graphics_device_count);
+	if (config->memory_balloon_device_count > 1)
+		return vzk_usage_error(err, "--device virtio-balloon: at most one memory balloon (got %zu)",
+				       config->memory_balloon_device_count);
+	if (config->gui && config->graphics_device_count == 0)
+		return vzk_usage_error(err, "--gui needs a display (--device virtio-gpu)");
+	if (validate_vsock_ports(config, err) != 0 || validate_shares(config, err) != 0 ||
+	    validate_serial_ports(config, err) != 0 || validate_network(config, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* ---- host checks ---- */
+
+static int need_file(const char *path, const char *what, bool must_be_regular, struct vzk_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return vzk_usage_error(err, "%s: %s: %s", what, path, strerror(errno));
+	if (must_be_regular && !S_ISREG(st.st_mode))
+		return vzk_usage_error(err, "%s: %s is not a regular file", what, path);
+	if (access(path, R_OK) != 0)
+		return vzk_usage_error(err, "%s: %s: %s", what, path, strerror(errno));
+	return 0;
+}
+
+static int need_parent_dir(const char *path, const char *what, struct vzk_error *err)
+{
+	char *copy = strdup(path);
+	struct stat st;
+	int status = 0;
+
+	if (copy == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	const char *dir = dirname(copy);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		status = vzk_usage_error(err, "%s: directory %s of %s does not exist", what, dir, path);
+	free(copy);
+	return status;
+}
+
+static int check_storage(const struct vz_storage_device *device, struct vzk_error *err)
+{
+	static const char *const flag_names[] = {
+		[VZ_STORAGE_VIRTIO_BLOCK] = "--device virtio-blk",
+		[VZ_STORAGE_NVME] = "--device nvme",
+		[VZ_STORAGE_USB_MASS_STORAGE] = "--device usb-mass-storage",
+	};
+	const char *what = flag_names[device->kind];
+	struct stat st;
+
+	switch (device->attachment.kind) {
+	case VZ_STORAGE_ATTACHMENT_DISK_IMAGE:
+		if (need_file(device->attachment.path, what, true, err) != 0)
+			return -1;
+		if (!device->attachment.read_only && access(device->attachment.path, W_OK) != 0)
+			return vzk_usage_error(err, "%s: %s is not writable (add readonly?)", what,
+					       device->attachment.path);
+		return 0;
+	case VZ_STORAGE_ATTACHMENT_BLOCK_DEVICE:
+		if (stat(device->attachment.path, &st) != 0)
+			return vzk_usage_error(err, "%s: %s: %s", what, device->attachment.path, strerror(errno));
+		if (!S_ISBLK(st.st_mode))
+			return vzk_usage_error(err, "%s: type=dev needs a block device; %s is not one", what,
+					       device->attachment.path);
+		return 0;
+	case VZ_STORAGE_ATTACHMENT_NBD:
+		return 0; /* the server is reached at start */
+	}
+	return 0;
+}
+
+int vz_check_host_paths(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	const struct vz_boot_loader *boot = &config->boot_loader;
+	struct stat st;
+
+	if (boot->kind == VZ_BOOT_LOADER_LINUX) {
+		if (need_file(boot->kernel_path, "--bootloader linux: kernel", true, err) != 0)
+			return -1;
+		if (boot->initrd_path != NULL && need_file(boot->initrd_path, "--bootloader linux: initrd", true, err) != 0)
+			return -1;
+	}
+	if (boot->kind == VZ_BOOT_LOADER_EFI) {
+		if (stat(boot->variable_store_path, &st) != 0) {
+			if (!boot->create_variable_store)
+				return vzk_usage_error(err, "--bootloader efi: variable-store %s does not exist (add create to make it)",
+						       boot->variable_store_path);
+			if (need_parent_dir(boot->variable_store_path, "--bootloader efi: variable-store", err) != 0)
+				return -1;
+		} else if (!S_ISREG(st.st_mode)) {
+			return vzk_usage_error(err, "--bootloader efi: variable-store %s is not a regular file",
+					       boot->variable_store_path);
+		}
+	}
+	if (boot->kind == VZ_BOOT_LOADER_MACOS) {
+		if (need_file(config->platform.machine_identifier_path, "--bootloader macos: machineIdentifierPath", true, err) != 0 ||
+		    need_file(config->platform.hardware_model_path, "--bootloader macos: hardwareModelPath", true, err) != 0 ||
+		    need_file(config->platform.auxiliary_storage_path, "--bootloader macos: auxImagePath", true, err) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < config->storage_device_count; i++)
+		if (check_storage(&config->storage_devices[i], err) != 0)
+			return -1;
+	for (size_t i = 0; i < config->directory_share_count; i++) {
+		const struct vz_directory_share *share = &config->directory_shares[i];
+		if (share->kind != VZ_SHARE_SINGLE_DIRECTORY)
+			continue;
+		if (stat(share->directory, &st) != 0 || !S_ISDIR(st.st_mode))
+			return vzk_usage_error(err, "--device virtio-fs: sharedDir %s is not a directory", share->directory);
+	}
+	for (size_t i = 0; i < config->serial_port_count; i++)
+		if (config->serial_ports[i].attachment == VZ_SERIAL_ATTACHMENT_FILE &&
+		    need_parent_dir(config->serial_ports[i].log_path, "--device virtio-serial: logFilePath", err) != 0)
+			return -1;
+	for (size_t i = 0; i < config->vsock_port_count; i++)
+		if (need_parent_dir(config->vsock_ports[i].socket_path, "--device virtio-vsock: socketURL", err) != 0)
+			return -1;
+	for (size_t i = 0; i < config->network_device_count; i++)
+		if (config->network_devices[i].unix_socket_path != NULL &&
+		    need_parent_dir(config->network_devices[i].unix_socket_path, "--device virtio-net: unix socket", err) != 0)
+			return -1;
+	if (config->ignition_path != NULL && need_file(config->ignition_path, "--ignition", true, err) != 0)
+		return -1;
+	return 0;
+}
