@@ -24,7 +24,7 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lpthread -lutil
+LIBS = $(PKG_LIBS) -lisofs -lpthread -lutil
 
 # Each module.mk appends to LIB_SRCS (linked into vzkit and the tests),
 # MAIN_SRCS (vzkit's main only), TEST_PROGRAMS, TEST_SCRIPTS, BENCH_PROGRAMS.

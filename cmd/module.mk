@@ -1,1 +1,10 @@
-# sources of cmd/, one per line
+# cmd/: everything but main.c is in the library so tests can call it.
+LIB_SRCS += \
+	cmd/args.c \
+	cmd/cloudinit.c \
+	cmd/engine_select.c \
+	cmd/lifecycle.c \
+	cmd/log.c \
+	cmd/output.c
+MAIN_SRCS += \
+	cmd/main.c

@@ -98,7 +98,8 @@ void optstr_free(struct optstr *opts)
 int optstr_append(char **text, const char *key, const char *value)
 {
 	size_t old_len = *text != NULL ? strlen(*text) : 0;
-	bool quote = value != NULL && (strpbrk(value, ",\"") != NULL || value[0] == '\0');
+	/* Quote what a reader would misread: commas, quotes, blanks, a second '='. */
+	bool quote = value != NULL && (strpbrk(value, ",\" \t=") != NULL || value[0] == '\0');
 	size_t add = 1 + strlen(key) + (value != NULL ? 1 + strlen(value) + (quote ? 2 : 0) : 0);
 	char *grown = realloc(*text, old_len + add + 1);
 	char *p;

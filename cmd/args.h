@@ -1,0 +1,50 @@
+/* vzkit's top-level flags: one declarative table (flag, value, help) that drives
+ * getopt_long, --help and a test against the man page. */
+#ifndef VZKIT_CMD_ARGS_H
+#define VZKIT_CMD_ARGS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "devices/vm.h"
+#include "flags/error.h"
+#include "flags/uri.h"
+#include "vz/engine.h"
+
+enum dry_run_mode { DRY_RUN_NONE = 0, DRY_RUN_JSON, DRY_RUN_CMDLINE, DRY_RUN_QEMU };
+
+struct run_options {
+	struct rest_uri rest_uri;
+	enum log_level log_level;
+	char *pidfile;
+	enum engine_accel accel;
+	enum dry_run_mode dry_run;
+	bool show_help;
+	bool show_version;
+	/* `--device help`, `--device TYPE,help`, `--bootloader help`... */
+	bool list_devices;
+	bool list_bootloaders;
+	const struct component_ops *help_component;
+};
+
+struct flag_spec {
+	const char *long_name;
+	char short_name; /* 0: none */
+	int has_arg;     /* no_argument, required_argument, optional_argument */
+	const char *value_name;
+	const char *help;
+};
+
+/* The table, for --help and the man-page test. Terminated by a NULL long_name. */
+extern const struct flag_spec flag_table[];
+
+void run_options_free(struct run_options *options);
+
+/* Parses argv into a VM description and run options. `--config FILE` is
+ * loaded first; the other flags then add to it. Usage errors name the flag. */
+int args_parse(int argc, char **argv, struct vm_description *vm, struct run_options *options,
+	       struct vzk_error *err);
+
+void args_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,26 @@
+/* --cloud-init: the given user-data/meta-data files as a NoCloud ISO 9660 disk
+ * (volume id "cidata"), attached read-only as a virtio-blk device. */
+#ifndef VZKIT_CMD_CLOUDINIT_H
+#define VZKIT_CMD_CLOUDINIT_H
+
+#include <stddef.h>
+
+#include "flags/error.h"
+#include "vz/vz.h"
+
+struct cloud_init_disk;
+
+/* Writes the ISO (removing stale ones of dead vzkit processes first) and
+ * appends its storage device to vz. */
+int cloud_init_disk_create(char *const *paths, size_t count, struct vz_vm_configuration *vz,
+			   struct cloud_init_disk **out, struct vzk_error *err);
+/* The ISO's path (for tests). */
+const char *cloud_init_disk_path(const struct cloud_init_disk *disk);
+/* Removes the ISO. NULL ok. */
+void cloud_init_disk_free(struct cloud_init_disk *disk);
+
+/* Writes a NoCloud ISO with the given files at `iso_path`. */
+int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
+			 struct vzk_error *err);
+
+#endif

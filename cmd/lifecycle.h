@@ -1,0 +1,20 @@
+/* Runs a validated VM on an engine: pidfile, signals (stop, wait 5 s, stop
+ * hard), the REST API, cloud-init disk, and cleanup on every path. */
+#ifndef VZKIT_CMD_LIFECYCLE_H
+#define VZKIT_CMD_LIFECYCLE_H
+
+#include "cmd/args.h"
+#include "devices/vm.h"
+#include "vz/engine.h"
+#include "vz/vz.h"
+
+/* Seconds between a stop request on SIGINT/SIGTERM and the hard stop. */
+#define LIFECYCLE_STOP_GRACE_SECONDS 5
+
+/* Returns the process exit status (0 when the guest stopped normally); on
+ * failure fills err and returns 1 or 2. */
+int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_description *vm,
+		  struct vz_vm_configuration *vz, const struct run_options *options,
+		  struct vzk_error *err);
+
+#endif

@@ -1,0 +1,92 @@
+/* vzkit: parse the flags, build and validate the VM, hand it to an engine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bootloader/registry.h"
+#include "cmd/args.h"
+#include "cmd/engine_select.h"
+#include "cmd/lifecycle.h"
+#include "cmd/log.h"
+#include "cmd/output.h"
+#include "devices/registry.h"
+#include "devices/vm.h"
+
+#ifndef VZKIT_VERSION
+#define VZKIT_VERSION "0.1.0"
+#endif
+
+static int fail(const struct vzk_error *err)
+{
+	fprintf(stderr, "vzkit: %s\n", err->message);
+	return vzk_error_exit_status(err);
+}
+
+static int print_requested_help(const struct run_options *options)
+{
+	if (options->show_help) {
+		args_print_help(stdout);
+	} else if (options->show_version) {
+		printf("vzkit version %s (vfkit-compatible command line)\n", VZKIT_VERSION);
+	} else if (options->list_devices) {
+		printf("Device types (--device TYPE,help lists a type's keys):\n");
+		component_print_list(device_registry, stdout);
+	} else if (options->list_bootloaders) {
+		printf("Bootloaders (--bootloader TYPE,help lists a type's keys):\n");
+		component_print_list(bootloader_registry, stdout);
+	} else if (options->help_component != NULL) {
+		component_print_keys(options->help_component, stdout);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_description vm;
+	struct run_options options;
+	struct vz_vm_configuration vz;
+	struct vzk_error err = {0};
+	const struct vz_engine_ops *engine;
+	int status;
+
+	vm_description_init(&vm);
+	if (args_parse(argc, argv, &vm, &options, &err) != 0) {
+		status = fail(&err);
+		goto out;
+	}
+	log_set_level(options.log_level);
+	if (print_requested_help(&options)) {
+		status = 0;
+		goto out;
+	}
+	if (vm_description_apply_gui(&vm, stderr, &err) != 0 || vm_description_to_vz(&vm, &vz, &err) != 0) {
+		status = fail(&err);
+		goto out;
+	}
+	if (options.dry_run == DRY_RUN_JSON || options.dry_run == DRY_RUN_CMDLINE) {
+		status = output_dry_run(&vm, options.dry_run, stdout, &err) == 0 ? 0 : fail(&err);
+		vz_vm_configuration_free(&vz);
+		goto out;
+	}
+	engine = engine_select(&vz, &err);
+	if (engine == NULL || vz_check_host_paths(&vz, &err) != 0) {
+		status = fail(&err);
+		vz_vm_configuration_free(&vz);
+		goto out;
+	}
+	if (options.dry_run == DRY_RUN_QEMU) {
+		status = output_engine_plan(engine, &vz, &options, stdout, &err) == 0 ? 0 : fail(&err);
+		vz_vm_configuration_free(&vz);
+		goto out;
+	}
+	status = lifecycle_run(engine, &vm, &vz, &options, &err);
+	if (status != 0 && err.message[0] != '\0')
+		fprintf(stderr, "vzkit: %s\n", err.message);
+	vz_vm_configuration_free(&vz);
+out:
+	vm_description_free(&vm);
+	run_options_free(&options);
+	return status;
+}
