@@ -46,7 +46,7 @@ include test/module.mk
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJS = $(MAIN_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all check check-long demo bench fuzz install clean deps sanitize-build format
+.PHONY: all check check-build check-long demo bench fuzz fuzz-build install clean deps
 all: vzkit
 
 vzkit: $(BUILD)/vzkit
@@ -68,7 +68,7 @@ $(BUILD)/%.o: %.c
 # Test programs: test/<dir>/<name>.c → $(BUILD)/test/<dir>/<name>, linked with the library.
 $(BUILD)/test/%: test/%.c $(BUILD)/libvzkit.a test/testlib.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libvzkit.a $(LIBS) $(TEST_LIBS_$(notdir $*))
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(FUZZ_LDFLAGS) -o $@ $< $(BUILD)/libvzkit.a $(LIBS) $(TEST_LIBS_$(notdir $*))
 
 # Debian packages: one list, installed when missing (root on Debian only).
 deps:
@@ -95,6 +95,18 @@ check-long: deps
 bench: deps vzkit $(addprefix $(BUILD)/,$(BENCH_PROGRAMS))
 	@for b in $(addprefix $(BUILD)/,$(BENCH_PROGRAMS)) $(BENCH_SCRIPTS); do \
 		echo "== $$b"; VZKIT=$(CURDIR)/vzkit BUILD_DIR=$(CURDIR)/$(BUILD) $$b || exit 1; done
+
+# Fuzz targets (FUZZ_TARGETS: test/.../fuzz_*.c defining LLVMFuzzerTestOneInput),
+# built with clang's libFuzzer + ASan/UBSan, each run for FUZZ_SECONDS.
+FUZZ_BUILD := build/fuzz
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) FUZZ_LDFLAGS=-fsanitize=fuzzer \
+		EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_TARGETS:.c=)
+
+fuzz-build: $(addprefix $(BUILD)/,$(FUZZ_TARGETS:.c=))
 
 install: vzkit
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
