@@ -65,6 +65,15 @@ struct vz_engine_ops {
 	int (*request)(struct engine_vm *vm, enum vm_state_request request, struct vzk_error *err);
 	/* The pty allocated for serial port `serial_index` (inspect ptyName), or NULL. */
 	const char *(*pty_name)(struct engine_vm *vm, size_t serial_index);
+	/* vsock primitives for the launcher's services (port proxies, ignition,
+	 * timesync), called once the VM runs; NULL when the engine has none.
+	 * listen: guest connections to host port `port` arrive as connected stream
+	 * fds, handed to on_connection (which owns them) from an engine thread.
+	 * connect: a connected stream fd to the guest's port. */
+	int (*vsock_listen)(struct engine_vm *vm, uint32_t port,
+			    void (*on_connection)(void *context, int fd), void *context,
+			    struct vzk_error *err);
+	int (*vsock_connect)(struct engine_vm *vm, uint32_t port, int *fd, struct vzk_error *err);
 	/* Stops everything still running, removes runtime files, frees. NULL ok. */
 	void (*destroy)(struct engine_vm *vm);
 };
