@@ -15,6 +15,7 @@
 #include "cmd/log.h"
 #include "cmd/output.h"
 #include "cmd/rest.h"
+#include "cmd/vsock_services.h"
 #include "devices/registry.h"
 
 struct lifecycle {
@@ -192,6 +193,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 	};
 	struct rest_server *server = NULL;
 	struct cloud_init_disk *cloud_init = NULL;
+	struct vsock_services *services = NULL;
 	bool pidfile_written = false;
 	sigset_t blocked, previous;
 	int status = 1;
@@ -223,6 +225,11 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 	if (engine->start(life.vm, err) != 0)
 		goto out;
 	log_message(LOG_LEVEL_INFO, "VM started (%s engine)", engine->name);
+	if (vsock_services_start(engine, life.vm, vz, &services, err) != 0) {
+		struct vzk_error stop_err = {0};
+		engine->request(life.vm, VM_REQUEST_HARD_STOP, &stop_err);
+		goto out;
+	}
 	if (engine->run(life.vm, err) != 0)
 		goto out;
 	log_message(LOG_LEVEL_INFO, "VM stopped");
@@ -230,8 +237,11 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 out:
 	stop_signal_thread(&life);
 	rest_server_stop(server);
+	/* The engine goes first: once it is destroyed no vsock callback can
+	 * reach the services any more. */
 	if (life.vm != NULL)
 		engine->destroy(life.vm);
+	vsock_services_stop(services);
 	cloud_init_disk_free(cloud_init);
 	if (pidfile_written)
 		remove_pidfile(options->pidfile);

@@ -5,6 +5,7 @@ LIB_SRCS += \
 	cmd/engine_select.c \
 	cmd/lifecycle.c \
 	cmd/log.c \
-	cmd/output.c
+	cmd/output.c \
+	cmd/vsock_services.c
 MAIN_SRCS += \
 	cmd/main.c

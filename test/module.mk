@@ -8,3 +8,4 @@
 -include test/cmd/tests.mk
 -include test/rest/tests.mk
 -include test/e2e/tests.mk
+-include test/services/tests.mk

@@ -1,0 +1,338 @@
+/* vsock services against a fake engine whose "guest" is the far end of
+ * socketpairs: the port proxies in both directions, ignition over HTTP,
+ * timesync's agent protocol, and the unix-socket rules. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/vsock_services.h"
+#include "test/testlib.h"
+
+/* ---- the fake engine ---- */
+struct listener_slot {
+	uint32_t port;
+	void (*on_connection)(void *, int);
+	void *context;
+};
+static struct listener_slot listeners[8];
+static size_t listener_count;
+static int guest_side_of_connect = -1; /* the guest's end of the last vsock_connect */
+static uint32_t last_connect_port;
+
+static int fake_vsock_listen(struct engine_vm *vm, uint32_t port, void (*on_connection)(void *, int),
+			     void *context, struct vzk_error *err)
+{
+	(void)vm;
+	(void)err;
+	listeners[listener_count++] = (struct listener_slot){port, on_connection, context};
+	return 0;
+}
+
+static int fake_vsock_connect(struct engine_vm *vm, uint32_t port, int *fd, struct vzk_error *err)
+{
+	int pair[2];
+	(void)vm;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+		return vzk_runtime_error(err, "socketpair");
+	*fd = pair[0];
+	guest_side_of_connect = pair[1];
+	last_connect_port = port;
+	return 0;
+}
+
+static const struct vz_engine_ops fake_engine = {
+	.name = "fake",
+	.vsock_listen = fake_vsock_listen,
+	.vsock_connect = fake_vsock_connect,
+};
+
+/* The guest connects to host port `port`: returns the guest's end. */
+static int guest_connects(uint32_t port)
+{
+	int pair[2];
+	for (size_t i = 0; i < listener_count; i++) {
+		if (listeners[i].port == port) {
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+				return -1;
+			listeners[i].on_connection(listeners[i].context, pair[1]);
+			return pair[0];
+		}
+	}
+	return -1;
+}
+
+static ssize_t read_some(int fd, char *buf, size_t size, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -1;
+	return read(fd, buf, size);
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(a.sun_path, path, strnlen(path, sizeof(a.sun_path) - 1));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4) != 0)
+		return -1;
+	return fd;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(a.sun_path, path, strnlen(path, sizeof(a.sun_path) - 1));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static char dir[] = "/tmp/vzkit-vsock-test.XXXXXX";
+
+static void test_port_proxies(void)
+{
+	struct vz_vm_configuration config = {0};
+	struct vsock_services *services = NULL;
+	struct vzk_error err = {0};
+	char listen_path[256], connect_path[256], buf[64];
+	int host_listener, host_conn, guest, client;
+	ssize_t n;
+	struct stat st;
+
+	TEST_CASE("vsock listen-mode port carries guest connections to the host socket");
+	snprintf(listen_path, sizeof(listen_path), "%s/ready.sock", dir);
+	snprintf(connect_path, sizeof(connect_path), "%s/connect.sock", dir);
+	host_listener = listen_unix(listen_path);
+	struct vz_vsock_port *p = vz_add_vsock_port(&config);
+	p->port = 1025;
+	p->socket_path = strdup(listen_path);
+	p->listen = true;
+	p = vz_add_vsock_port(&config);
+	p->port = 6;
+	p->socket_path = strdup(connect_path);
+	p->listen = false;
+	config.socket_device = true;
+	CHECK(vsock_services_start(&fake_engine, NULL, &config, &services, &err) == 0);
+	CHECK(listener_count == 1 && listeners[0].port == 1025);
+	guest = guest_connects(1025);
+	host_conn = accept(host_listener, NULL, NULL);
+	CHECK(guest >= 0 && host_conn >= 0);
+	CHECK(write(guest, "Ready\n", 6) == 6);
+	n = read_some(host_conn, buf, sizeof(buf), 2000);
+	CHECK_NAMED("guest bytes reach the host socket", n == 6 && memcmp(buf, "Ready\n", 6) == 0, "got %zd", n);
+	CHECK(write(host_conn, "pong", 4) == 4);
+	n = read_some(guest, buf, sizeof(buf), 2000);
+	CHECK_NAMED("host bytes reach the guest", n == 4 && memcmp(buf, "pong", 4) == 0, "got %zd", n);
+	shutdown(guest, SHUT_WR);
+	n = read_some(host_conn, buf, sizeof(buf), 2000);
+	CHECK_NAMED("a guest half-close reaches the host as EOF", n == 0, "got %zd", n);
+	CHECK(write(host_conn, "late", 4) == 4);
+	n = read_some(guest, buf, sizeof(buf), 2000);
+	CHECK_NAMED("the other direction stays open after a half-close", n == 4, "got %zd", n);
+	close(guest);
+	close(host_conn);
+
+	TEST_CASE("vsock connect-mode port: vzkit listens on socketURL and dials the guest");
+	CHECK_NAMED("connect-mode socket is created 0600", stat(connect_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    (st.st_mode & 0777) == 0600, "mode %o", (unsigned)st.st_mode);
+	client = connect_unix(connect_path);
+	CHECK(client >= 0);
+	CHECK(write(client, "hello", 5) == 5);
+	for (int i = 0; i < 100 && guest_side_of_connect < 0; i++)
+		usleep(10000);
+	CHECK_NAMED("the guest port dialled is the configured one", last_connect_port == 6, "port %u", last_connect_port);
+	n = guest_side_of_connect >= 0 ? read_some(guest_side_of_connect, buf, sizeof(buf), 2000) : -1;
+	CHECK_NAMED("host client bytes reach the guest", n == 5 && memcmp(buf, "hello", 5) == 0, "got %zd", n);
+
+	TEST_CASE("stop closes live connections and removes the sockets vzkit made");
+	vsock_services_stop(services);
+	n = read_some(client, buf, sizeof(buf), 2000);
+	CHECK_NAMED("a live proxied connection is closed at stop", n == 0 || n < 0, "got %zd", n);
+	CHECK_NAMED("connect-mode socket removed at stop", stat(connect_path, &st) != 0, "still there");
+	CHECK_NAMED("the host's own listen socket is left alone", stat(listen_path, &st) == 0, "gone");
+	close(client);
+	close(guest_side_of_connect);
+	guest_side_of_connect = -1;
+	close(host_listener);
+	unlink(listen_path);
+	vz_vm_configuration_free(&config);
+	listener_count = 0;
+}
+
+static void test_socket_rules(void)
+{
+	struct vz_vm_configuration config = {0};
+	struct vsock_services *services = NULL;
+	struct vzk_error err = {0};
+	char path[256];
+	int live;
+	FILE *file;
+
+	snprintf(path, sizeof(path), "%s/rules.sock", dir);
+	struct vz_vsock_port *p = vz_add_vsock_port(&config);
+	p->port = 7;
+	p->socket_path = strdup(path);
+	p->listen = false;
+	config.socket_device = true;
+
+	TEST_CASE("a stale socket file is replaced");
+	live = listen_unix(path);
+	close(live); /* the file stays, nobody answers */
+	CHECK(vsock_services_start(&fake_engine, NULL, &config, &services, &err) == 0);
+	vsock_services_stop(services);
+
+	TEST_CASE("a live socket is refused with a clear error");
+	live = listen_unix(path);
+	CHECK(vsock_services_start(&fake_engine, NULL, &config, &services, &err) != 0);
+	CHECK_NAMED("the error names the path", strstr(err.message, path) != NULL && strstr(err.message, "in use") != NULL,
+		    "%s", err.message);
+	vsock_services_stop(services);
+	close(live);
+	unlink(path);
+
+	TEST_CASE("a regular file at the path is never deleted");
+	file = fopen(path, "w");
+	fputs("precious", file);
+	fclose(file);
+	CHECK(vsock_services_start(&fake_engine, NULL, &config, &services, &err) != 0);
+	vsock_services_stop(services);
+	file = fopen(path, "r");
+	CHECK_NAMED("the file is still there", file != NULL, "deleted");
+	if (file != NULL)
+		fclose(file);
+	unlink(path);
+
+	TEST_CASE("an engine without vsock is a clear error");
+	struct vz_engine_ops no_vsock = {.name = "novsock"};
+	CHECK(vsock_services_start(&no_vsock, NULL, &config, &services, &err) != 0 &&
+	      strstr(err.message, "vsock") != NULL);
+	vsock_services_stop(services);
+	vz_vm_configuration_free(&config);
+	listener_count = 0;
+}
+
+static void test_ignition(void)
+{
+	struct vz_vm_configuration config = {0};
+	struct vsock_services *services = NULL;
+	struct vzk_error err = {0};
+	char path[256], response[8192];
+	const char *body = "{\"ignition\":{\"version\":\"3.4.0\"}}";
+	const char *request = "GET / HTTP/1.1\r\nHost: ignition\r\nConnection: close\r\n\r\n";
+	size_t used = 0;
+	ssize_t n;
+	int guest;
+	FILE *file;
+
+	TEST_CASE("ignition config is served over HTTP on vsock port 1024");
+	snprintf(path, sizeof(path), "%s/config.ign", dir);
+	file = fopen(path, "w");
+	fputs(body, file);
+	fclose(file);
+	config.ignition_path = strdup(path);
+	config.socket_device = true;
+	CHECK(vsock_services_start(&fake_engine, NULL, &config, &services, &err) == 0);
+	CHECK(listener_count == 1 && listeners[0].port == VZ_IGNITION_VSOCK_PORT);
+	guest = guest_connects(VZ_IGNITION_VSOCK_PORT);
+	CHECK(write(guest, request, strlen(request)) == (ssize_t)strlen(request));
+	while (used < sizeof(response) - 1 && (n = read_some(guest, response + used, sizeof(response) - 1 - used, 3000)) > 0)
+		used += (size_t)n;
+	response[used] = '\0';
+	CHECK_NAMED("ignition answers 200", strncmp(response, "HTTP/1.1 200", 12) == 0, "%.40s", response);
+	CHECK_NAMED("ignition body is the file", strstr(response, body) != NULL, "%s", response);
+	close(guest);
+	vsock_services_stop(services);
+	unlink(path);
+	vz_vm_configuration_free(&config);
+	listener_count = 0;
+}
+
+struct fake_agent {
+	int fd;
+	bool fail;
+	char received[1024];
+};
+
+static void *fake_agent_main(void *context)
+{
+	struct fake_agent *agent = context;
+	size_t used = 0;
+	ssize_t n;
+	while (used < sizeof(agent->received) - 1 &&
+	       (n = read_some(agent->fd, agent->received + used, sizeof(agent->received) - 1 - used, 3000)) > 0) {
+		used += (size_t)n;
+		if (memchr(agent->received, '\n', used) != NULL)
+			break;
+	}
+	agent->received[used] = '\0';
+	const char *reply = agent->fail ? "{\"error\":{\"class\":\"GenericError\",\"desc\":\"not permitted\"}}\n"
+					: "{\"return\": {}}\n";
+	if (write(agent->fd, reply, strlen(reply)) < 0)
+		agent->fail = true;
+	return NULL;
+}
+
+static void test_timesync(void)
+{
+	int pair[2];
+	pthread_t thread;
+	struct fake_agent agent = {0};
+	struct vzk_error err = {0};
+	json_t *sent;
+	struct timespec now;
+
+	TEST_CASE("timesync detects a host suspend from CLOCK_BOOTTIME gaining on CLOCK_MONOTONIC");
+	CHECK(timesync_host_resumed(5000000000LL, 5000000000LL + 30000000000LL));
+	CHECK(!timesync_host_resumed(5000000000LL, 5000000000LL + 1000000LL));
+
+	TEST_CASE("timesync sends guest-set-time with the host clock");
+	socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+	agent.fd = pair[1];
+	pthread_create(&thread, NULL, fake_agent_main, &agent);
+	CHECK(timesync_set_guest_time(pair[0], &err) == 0);
+	pthread_join(thread, NULL);
+	sent = json_loads(agent.received, 0, NULL);
+	clock_gettime(CLOCK_REALTIME, &now);
+	json_int_t sent_ns = json_integer_value(json_object_get(json_object_get(sent, "arguments"), "time"));
+	json_int_t now_ns = (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	CHECK_STR(json_string_value(json_object_get(sent, "execute")), "guest-set-time");
+	CHECK_NAMED("the time sent is the host's, in ns", sent_ns <= now_ns && now_ns - sent_ns < 2000000000LL,
+		    "sent %lld now %lld", (long long)sent_ns, (long long)now_ns);
+	json_decref(sent);
+	close(pair[0]);
+	close(pair[1]);
+
+	TEST_CASE("a guest agent error reaches the caller");
+	socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+	agent.fd = pair[1];
+	agent.fail = true;
+	pthread_create(&thread, NULL, fake_agent_main, &agent);
+	CHECK(timesync_set_guest_time(pair[0], &err) != 0);
+	pthread_join(thread, NULL);
+	CHECK_NAMED("the agent's message is in the error", strstr(err.message, "not permitted") != NULL, "%s", err.message);
+	close(pair[0]);
+	close(pair[1]);
+}
+
+int main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	test_port_proxies();
+	test_socket_rules();
+	test_ignition();
+	test_timesync();
+	rmdir(dir);
+	TEST_EXIT();
+}

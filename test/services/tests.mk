@@ -1,0 +1,2 @@
+TEST_PROGRAMS += \
+	test/services/test_vsock_services
