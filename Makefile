@@ -70,6 +70,21 @@ $(BUILD)/test/%: test/%.c $(BUILD)/libvzkit.a test/testlib.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(FUZZ_LDFLAGS) -o $@ $< $(BUILD)/libvzkit.a $(LIBS) $(TEST_LIBS_$(notdir $*))
 
+# The demo: the test guest (host's Debian kernel + busybox initramfs) with its
+# console on this terminal; it greets, lists its devices and powers off.
+DEMO_DIR := build/demo
+demo: deps vzkit
+	bash test/guest/build.sh $(DEMO_DIR)
+	@[ -f $(DEMO_DIR)/disk.img ] || truncate -s 64M $(DEMO_DIR)/disk.img
+	./vzkit --cpus 2 --memory 512 \
+		--bootloader linux,kernel=$(DEMO_DIR)/vmlinuz,initrd=$(DEMO_DIR)/initrd.img,cmdline='"console=hvc0 quiet vzkit.mode=demo vzkit.shares=doc"' \
+		--device virtio-serial,stdio \
+		--device virtio-blk,path=$(DEMO_DIR)/disk.img,deviceId=demo-disk \
+		--device virtio-net,nat \
+		--device virtio-rng \
+		--device virtio-balloon \
+		--device virtio-fs,sharedDir=$(CURDIR)/doc,mountTag=doc
+
 # Debian packages: one list, installed when missing (root on Debian only).
 deps:
 	@sh test/install-deps.sh debian-packages.txt
