@@ -76,14 +76,15 @@ DEMO_DIR := build/demo
 demo: deps vzkit
 	bash test/guest/build.sh $(DEMO_DIR)
 	@[ -f $(DEMO_DIR)/disk.img ] || truncate -s 64M $(DEMO_DIR)/disk.img
+	@mkdir -p $(DEMO_DIR)/share && echo "Hello from the host, through virtio-fs" > $(DEMO_DIR)/share/hello.txt
 	./vzkit --cpus 2 --memory 512 \
-		--bootloader linux,kernel=$(DEMO_DIR)/vmlinuz,initrd=$(DEMO_DIR)/initrd.img,cmdline='"console=hvc0 quiet vzkit.mode=demo vzkit.shares=doc"' \
+		--bootloader linux,kernel=$(DEMO_DIR)/vmlinuz,initrd=$(DEMO_DIR)/initrd.img,cmdline='"console=hvc0 quiet vzkit.mode=demo vzkit.shares=share"' \
 		--device virtio-serial,stdio \
 		--device virtio-blk,path=$(DEMO_DIR)/disk.img,deviceId=demo-disk \
 		--device virtio-net,nat \
 		--device virtio-rng \
 		--device virtio-balloon \
-		--device virtio-fs,sharedDir=$(CURDIR)/doc,mountTag=doc
+		--device virtio-fs,sharedDir=$(CURDIR)/$(DEMO_DIR)/share,mountTag=share
 
 # Debian packages: one list, installed when missing (root on Debian only).
 deps:
