@@ -95,15 +95,63 @@ void optstr_free(struct optstr *opts)
 	opts->count = 0;
 }
 
+/* Whether `raw`, written after "key=", reads back as `value`: no comma outside
+ * quotes, balanced quotes, and the wholly-quoted rule applied. */
+static bool reads_back(const char *raw, size_t len, const char *value)
+{
+	bool in_quotes = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (raw[i] == '"')
+			in_quotes = !in_quotes;
+		else if (raw[i] == ',' && !in_quotes)
+			return false;
+	}
+	if (in_quotes)
+		return false;
+	if (len >= 2 && raw[0] == '"' && raw[len - 1] == '"')
+		return len - 2 == strlen(value) && memcmp(raw + 1, value, len - 2) == 0;
+	return len == strlen(value) && memcmp(raw, value, len) == 0;
+}
+
+/* Quoting a value that holds quotes inverts which parts are inside them, so
+ * the value is quoted only when that reads back, and written bare when that
+ * does; some values (an odd number of quotes) can be written neither way. */
+static int choose_quoting(const char *value, bool *quote)
+{
+	size_t len = strlen(value);
+	char *wrapped = malloc(len + 3);
+	bool wrapped_ok, bare_ok;
+	/* Quote what a reader would misread: commas, quotes, blanks, a second '='. */
+	bool prefer_quotes = strpbrk(value, ",\" \t=") != NULL || value[0] == '\0';
+
+	if (wrapped == NULL)
+		return -1;
+	wrapped[0] = '"';
+	memcpy(wrapped + 1, value, len);
+	wrapped[len + 1] = '"';
+	wrapped[len + 2] = '\0';
+	wrapped_ok = reads_back(wrapped, len + 2, value);
+	bare_ok = reads_back(value, len, value);
+	free(wrapped);
+	if (!wrapped_ok && !bare_ok)
+		return -1;
+	*quote = wrapped_ok && (prefer_quotes || !bare_ok);
+	return 0;
+}
+
 int optstr_append(char **text, const char *key, const char *value)
 {
 	size_t old_len = *text != NULL ? strlen(*text) : 0;
-	/* Quote what a reader would misread: commas, quotes, blanks, a second '='. */
-	bool quote = value != NULL && (strpbrk(value, ",\" \t=") != NULL || value[0] == '\0');
-	size_t add = 1 + strlen(key) + (value != NULL ? 1 + strlen(value) + (quote ? 2 : 0) : 0);
-	char *grown = realloc(*text, old_len + add + 1);
+	bool quote = false;
+	size_t add;
+	char *grown;
 	char *p;
 
+	if (value != NULL && choose_quoting(value, &quote) != 0)
+		return -1;
+	add = 1 + strlen(key) + (value != NULL ? 1 + strlen(value) + (quote ? 2 : 0) : 0);
+	grown = realloc(*text, old_len + add + 1);
 	if (grown == NULL)
 		return -1;
 	p = grown + old_len;

@@ -25,8 +25,11 @@ struct optstr {
 int optstr_parse(const char *text, const char *flag, struct optstr *out, struct vzk_error *err);
 void optstr_free(struct optstr *opts);
 
-/* Appends one item to a shell-safe option string being rebuilt (for
- * --dry-run=cmdline): quotes the value when it holds a comma or a quote. */
+/* Appends one item to an option string being rebuilt (for --dry-run=cmdline),
+ * written so that optstr_parse reads the same value back: quoted when it holds
+ * a comma, a quote, a blank or '=' (or is empty) and quoting reads back.
+ * Returns -1 when out of memory or when no writing reads back (a value with an
+ * odd number of double quotes, or one like "a,b" with its own quotes). */
 int optstr_append(char **text, const char *key, const char *value);
 
 #endif
