@@ -1,0 +1,4 @@
+TEST_PROGRAMS += \
+	test/flags/test_keytab \
+	test/flags/test_optstr \
+	test/flags/test_uri
