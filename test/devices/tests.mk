@@ -1,0 +1,2 @@
+TEST_PROGRAMS += \
+	test/devices/test_devices
