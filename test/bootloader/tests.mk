@@ -1,0 +1,2 @@
+TEST_PROGRAMS += \
+	test/bootloader/test_bootloader
