@@ -1,0 +1,2 @@
+TEST_PROGRAMS += \
+	test/vz/test_validate
