@@ -1,2 +1,3 @@
 TEST_PROGRAMS += \
-	test/devices/test_devices
+	test/devices/test_devices \
+	test/devices/test_golden
