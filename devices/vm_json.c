@@ -203,6 +203,23 @@ static int push_arg(char ***argv, size_t *argc, char *arg)
 	return 0;
 }
 
+/* A value from JSON may be one no option string can hold (an odd number of
+ * double quotes): say so rather than print a command line that means
+ * something else. Frees argv on failure. */
+static int push_option_string(char ***argv, size_t *argc, const struct component *component,
+			      const char *flag, struct vzk_error *err)
+{
+	char *text = component_to_option_string(component);
+
+	if (text == NULL || push_arg(argv, argc, text) != 0) {
+		vm_argv_free(*argv);
+		*argv = NULL;
+		return vzk_usage_error(err, "%s %s: a value cannot be written as an option string (unbalanced double quotes?)",
+				       flag, component->ops->name);
+	}
+	return 0;
+}
+
 static char *format_uint(uint64_t value)
 {
 	char buf[32];
@@ -248,11 +265,13 @@ int vm_description_to_argv(const struct vm_description *vm, char ***argv_out, si
 	status |= push_arg(&argv, &argc, format_uint(vm->memory_bytes >> 20));
 	if (vm->has_bootloader) {
 		status |= push_arg(&argv, &argc, strdup("--bootloader"));
-		status |= push_arg(&argv, &argc, component_to_option_string(&vm->bootloader));
+		if (push_option_string(&argv, &argc, &vm->bootloader, "--bootloader", err) != 0)
+			return -1;
 	}
 	for (size_t i = 0; i < vm->device_count; i++) {
 		status |= push_arg(&argv, &argc, strdup("--device"));
-		status |= push_arg(&argv, &argc, component_to_option_string(&vm->devices[i]));
+		if (push_option_string(&argv, &argc, &vm->devices[i], "--device", err) != 0)
+			return -1;
 	}
 	if (vm->timesync_vsock_port != 0) {
 		char buf[48];
