@@ -266,7 +266,9 @@ json_t *component_to_json(const struct component *component)
 			break;
 		case KEY_STRING:
 		case KEY_PATH:
-			if (*(char *const *)field != NULL)
+			/* "" is how vfkit's JSON says unset (json_field_in reads it so):
+			 * writing an empty value would not read back as written. */
+			if (*(char *const *)field != NULL && (*(char *const *)field)[0] != '\0')
 				json_object_set_new(object, key->json_name, json_string(*(char *const *)field));
 			break;
 		case KEY_UINT:
