@@ -1,3 +1,4 @@
 TEST_PROGRAMS += \
 	test/devices/test_devices \
-	test/devices/test_golden
+	test/devices/test_golden \
+	test/devices/test_roundtrip
