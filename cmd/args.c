@@ -324,7 +324,14 @@ int args_parse(int argc, char **argv, struct vm_description *vm, struct run_opti
 	while ((code = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
 		const struct flag_spec *flag;
 		if (code == '?') {
-			if (optopt != 0)
+			/* getopt_long sets optopt to the flag's code when a flag that
+			 * takes no value was given one (--nested=yes), to the letter
+			 * for an unknown short flag, and to 0 for an unknown long one. */
+			const struct flag_spec *known = optopt != 0 ? flag_for(optopt) : NULL;
+			if (known != NULL && strncmp(argv[optind - 1], "--", 2) == 0)
+				return vzk_usage_error(err, "--%s takes no value (got '%s')", known->long_name,
+						       argv[optind - 1]);
+			if (known == NULL && optopt > ' ' && optopt < 127)
 				return vzk_usage_error(err, "unknown flag -%c (see --help)", optopt);
 			return vzk_usage_error(err, "unknown flag %s (see --help)", argv[optind - 1]);
 		}
