@@ -1,0 +1,2 @@
+TEST_PROGRAMS += \
+	test/cmd/test_args
