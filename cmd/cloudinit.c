@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
 	struct burn_source *burn = NULL;
 	unsigned char block[2048];
 	FILE *out = NULL;
+	bool created = false; /* iso_path is ours to remove on failure */
 	int status = -1;
 	int code;
 
@@ -90,6 +92,9 @@ int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
 	}
 	iso_write_opts_set_rockridge(opts, 1);
 	iso_write_opts_set_joliet(opts, 1);
+	/* Keep the volume id "cidata" as written (ISO 9660 alone would make it
+	 * "CIDATA"), as genisoimage -V cidata does. */
+	iso_write_opts_set_relaxed_vol_atts(opts, 1);
 	if ((code = iso_image_create_burn_source(image, opts, &burn)) < 0) {
 		iso_failure(err, "starting the image", code);
 		goto out;
@@ -99,6 +104,7 @@ int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
 		vzk_runtime_error(err, "--cloud-init: %s: %s", iso_path, strerror(errno));
 		goto out;
 	}
+	created = true;
 	while ((code = burn->read_xt(burn, block, sizeof(block))) == (int)sizeof(block)) {
 		if (fwrite(block, 1, sizeof(block), out) != sizeof(block)) {
 			vzk_runtime_error(err, "--cloud-init: writing %s: %s", iso_path, strerror(errno));
@@ -119,7 +125,7 @@ int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
 out:
 	if (out != NULL)
 		fclose(out);
-	if (status != 0)
+	if (status != 0 && created)
 		unlink(iso_path);
 	if (burn != NULL) {
 		burn->free_data(burn);
