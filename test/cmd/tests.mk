@@ -1,3 +1,5 @@
 TEST_PROGRAMS += \
 	test/cmd/test_args \
 	test/cmd/test_cloudinit
+TEST_SCRIPTS += \
+	test/cmd/test_cli.sh
