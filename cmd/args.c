@@ -106,6 +106,8 @@ static int parse_cloud_init(const char *text, struct vm_description *vm, struct 
 	struct optstr opts;
 	int status = 0;
 
+	if (!text_is_utf8(text))
+		return vzk_usage_error(err, "--cloud-init: the paths are not valid UTF-8");
 	if (optstr_parse(text, "--cloud-init", &opts, err) != 0)
 		return -1;
 	for (size_t i = 0; i < vm->cloud_init_count; i++)
@@ -253,6 +255,8 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 	} else if (strcmp(name, "ignition") == 0) {
 		if (value[0] == '\0' || strchr(value, ',') != NULL)
 			return vzk_usage_error(err, "--ignition: needs exactly one path");
+		if (!text_is_utf8(value))
+			return vzk_usage_error(err, "--ignition: the path is not valid UTF-8");
 		free(vm->ignition_path);
 		if ((vm->ignition_path = strdup(value)) == NULL)
 			return vzk_runtime_error(err, "out of memory");

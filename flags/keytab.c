@@ -20,6 +20,38 @@ int parse_uint64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+bool text_is_utf8(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	while (*p != '\0') {
+		unsigned int code;
+		int extra;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			extra = 1, code = *p & 0x1f;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			extra = 2, code = *p & 0x0f;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			extra = 3, code = *p & 0x07;
+		else
+			return false; /* a continuation byte first, or an overlong 0xc0/0xc1 lead */
+		p++;
+		for (int i = 0; i < extra; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			code = (code << 6) | (*p & 0x3f);
+		}
+		if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10ffff)) ||
+		    (code >= 0xd800 && code <= 0xdfff))
+			return false; /* overlong, beyond Unicode, or a UTF-16 surrogate */
+	}
+	return true;
+}
+
 int keytab_find(const struct key_table *table, const char *name)
 {
 	for (size_t i = 0; i < table->count; i++)
@@ -77,6 +109,8 @@ static int set_value(const struct key_spec *key, const char *value, const char *
 					       key->name);
 		if (key->kind == KEY_PATH && value[0] == '\0')
 			return vzk_usage_error(err, "%s: key '%s' needs a non-empty path", what, key->name);
+		if (!text_is_utf8(value))
+			return vzk_usage_error(err, "%s: key '%s' is not valid UTF-8", what, key->name);
 		copy = strdup(value);
 		if (copy == NULL)
 			return vzk_runtime_error(err, "out of memory");

@@ -62,6 +62,10 @@ const char *keytab_names(const struct key_table *table, char *buf, size_t size);
 /* Prints one line per key ("  name=<kind>  help"). */
 void keytab_print_help(const struct key_table *table, void *out_file);
 
+/* Whether text is valid UTF-8: strings end up in vfkit's JSON, which holds
+ * nothing else (jansson refuses to make such a string). */
+bool text_is_utf8(const char *text);
+
 /* Number parsing shared by every flag: decimal only, no sign, no junk. */
 int parse_uint64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
