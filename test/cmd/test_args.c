@@ -345,6 +345,11 @@ static void test_flags(void)
 	expect_error("flag error: --timesync bare key", "--timesync: vsockPort needs a number", ARGS("--timesync", "vsockPort"));
 	expect_error("flag error: --ignition empty", "--ignition: needs exactly one path", ARGS("--ignition", ""));
 	expect_error("flag error: --ignition two paths", "--ignition: needs exactly one path", ARGS("--ignition", "/a,/b"));
+	expect_error("flag error: --ignition not UTF-8", "--ignition: the path is not valid UTF-8", ARGS("--ignition", "/a\xff.ign"));
+	expect_error("flag error: --cloud-init not UTF-8", "--cloud-init: the paths are not valid UTF-8",
+		     ARGS("--cloud-init", "/\xff/user-data,/c/meta-data"));
+	expect_error("flag error: --device path not UTF-8", "--device virtio-blk: key 'path' is not valid UTF-8",
+		     ARGS("--device", "virtio-blk,path=/d\xfe.img"));
 	expect_error("flag error: --cloud-init one file", "--cloud-init: needs at least user-data and meta-data files",
 		     ARGS("--cloud-init", "/c/user-data"));
 	expect_error("flag error: --cloud-init wrong name", "--cloud-init: file '/c/userdata' must be named user-data, meta-data",

@@ -231,6 +231,51 @@ static void test_parse_uint64(void)
 		    "value %llu", (unsigned long long)value);
 }
 
+static void test_utf8(void)
+{
+	static const struct {
+		const char *text;
+		bool valid;
+	} cases[] = {
+		{"", true},
+		{"plain ascii /path", true},
+		{"caf\xc3\xa9", true},                 /* é */
+		{"\xe2\x82\xac", true},                 /* € */
+		{"\xf0\x9f\x98\x80", true},             /* U+1F600 */
+		{"\xf4\x8f\xbf\xbf", true},             /* U+10FFFF */
+		{"\xff", false},
+		{"\x80", false},                        /* a continuation byte first */
+		{"\xc3", false},                        /* cut short */
+		{"\xc3(", false},
+		{"\xc0\xaf", false},                    /* overlong '/' */
+		{"\xe0\x80\xaf", false},                /* overlong '/' */
+		{"\xed\xa0\x80", false},                /* UTF-16 surrogate */
+		{"\xf4\x90\x80\x80", false},            /* beyond U+10FFFF */
+		{"\xf5\x80\x80\x80", false},
+		{"ok\xe2\x82", false},                  /* cut short at the end */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "text_is_utf8 case %zu", i);
+		CHECK_NAMED(name, text_is_utf8(cases[i].text) == cases[i].valid, "want %d", cases[i].valid);
+	}
+	{
+		struct sample_config config;
+		key_set_mask given;
+		struct vzk_error err;
+		int status = parse_sample(&sample_table, "name=x,path=/a\xff", &config, &given, &err);
+		CHECK_NAMED("keytab error: a path that is not UTF-8",
+			    status == -1 && strstr(err.message, "--device sample: key 'path' is not valid UTF-8") != NULL, "%s",
+			    err.message);
+		keytab_free_strings(&sample_table, &config);
+		status = parse_sample(&sample_table, "name=\xc3\xa9t\xc3\xa9", &config, &given, &err);
+		CHECK_NAMED("keytab: UTF-8 text is accepted", status == 0 && strcmp(config.name, "\xc3\xa9t\xc3\xa9") == 0, "%s",
+			    err.message);
+		keytab_free_strings(&sample_table, &config);
+	}
+}
+
 static void test_error_values(void)
 {
 	struct vzk_error err = {0};
@@ -263,6 +308,7 @@ int main(void)
 	test_errors();
 	test_help_and_names();
 	test_parse_uint64();
+	test_utf8();
 	test_error_values();
 	TEST_EXIT();
 }
