@@ -1,0 +1,37 @@
+/* One translation per VZ object: the vz/ model (vz/vz.h) into
+ * Virtualization framework objects, through the builder (plan or live, see
+ * builder.h). Each function returns the new object, owned by the builder, or
+ * nil with the builder's error set and prefixed with the user's name for the
+ * device ("--device virtio-blk /path: ..."). */
+#ifndef VZKIT_VZ_APPLE_TRANSLATE_H
+#define VZKIT_VZ_APPLE_TRANSLATE_H
+
+#include "vz/apple/builder.h"
+#include "vz/vz.h"
+
+/* The whole VZVirtualMachineConfiguration, ending with validateWithError:. */
+id apple_build_configuration(struct apple_builder *b, const struct vz_vm_configuration *config);
+
+/* boot.c */
+id apple_boot_loader(struct apple_builder *b, const struct vz_boot_loader *boot);
+/* *out stays nil when the configuration needs no platform object. */
+int apple_platform(struct apple_builder *b, const struct vz_platform *platform, id *out);
+
+/* storage.c */
+id apple_storage_device(struct apple_builder *b, const struct vz_storage_device *device);
+
+/* network.c: index numbers the host socket of a unix-socket attachment. */
+id apple_network_device(struct apple_builder *b, const struct vz_network_device *device, size_t index);
+
+/* serial.c */
+id apple_serial_port(struct apple_builder *b, const struct vz_serial_port *port, size_t index);
+
+/* shares.c: *out stays nil when a Rosetta share is skipped (ignore-if-missing). */
+int apple_directory_share(struct apple_builder *b, const struct vz_directory_share *share, id *out);
+
+/* display.c */
+id apple_graphics_device(struct apple_builder *b, const struct vz_graphics_device *device);
+id apple_keyboard(struct apple_builder *b, enum vz_keyboard_kind kind);
+id apple_pointing_device(struct apple_builder *b, enum vz_pointing_kind kind);
+
+#endif
