@@ -1,0 +1,836 @@
+/* The Apple engine (struct vz_engine_ops) on a VZVirtualMachine.
+ *
+ * create() builds the plan: the configuration's message sequence, checked
+ * against the host, with nothing created. start() builds the configuration
+ * for real, makes the VM on its own serial queue and starts it. The state
+ * the REST API reads is kept here: set by our requests' completion handlers,
+ * by the delegate (guest stopped, stopped with an error) and by polling
+ * -state while run() supervises. vfkit's shutdown order (request a stop,
+ * wait, stop hard) is the caller's, through request(). */
+#include "vz/apple/apple_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vz/apple/builder.h"
+#include "vz/apple/completion.h"
+#include "vz/apple/delegate.h"
+#include "vz/apple/gui.h"
+#include "vz/apple/queue.h"
+#include "vz/apple/translate.h"
+
+/* How often run() reads -state besides the delegate's calls. */
+#define STATE_POLL_MS 250
+/* How long one AppKit event wait lasts under --gui. */
+#define GUI_PUMP_SECONDS 0.1
+
+struct apple_listener {
+	struct engine_vm *vm;
+	uint32_t port;
+	void (*on_connection)(void *context, int fd);
+	void *context;
+	struct apple_socket_events events;
+	id listener; /* VZVirtioSocketListener, +1 */
+	id delegate; /* +1: the listener's delegate property is weak */
+};
+
+struct engine_vm {
+	const struct vz_vm_configuration *config;
+	struct engine_options options;
+	char *runtime_dir_option;
+	struct apple_host host;
+	char *plan;
+
+	char *runtime_dir;
+	bool made_runtime_dir;
+	struct apple_builder *live; /* the live configuration and its host resources */
+	id configuration;           /* owned by live */
+	struct apple_queue *queue;
+	struct apple_vm_events events;
+	id delegate;      /* +1: VZVirtualMachine's delegate property is weak */
+	id socket_device; /* +0: belongs to machine */
+	struct apple_listener **listeners;
+	size_t listener_count;
+	struct apple_gui *gui;
+
+	pthread_mutex_t lock; /* guards what follows */
+	pthread_cond_t changed;
+	id machine; /* VZVirtualMachine, +1 */
+	enum vm_state state;
+	bool finished; /* stopped or failed: run() returns */
+	bool failed;
+	char failure[600];
+};
+
+/* ---- state ---- */
+
+static void notify(struct engine_vm *vm, enum vm_state state)
+{
+	if (vm->options.on_state_change != NULL)
+		vm->options.on_state_change(vm->options.context, state);
+}
+
+static void set_state(struct engine_vm *vm, enum vm_state state)
+{
+	bool changed;
+
+	pthread_mutex_lock(&vm->lock);
+	changed = !vm->finished && vm->state != state;
+	if (changed) {
+		vm->state = state;
+		pthread_cond_broadcast(&vm->changed);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (changed)
+		notify(vm, state);
+}
+
+/* The VM is over: Stopped, or Error with why. */
+static void finish(struct engine_vm *vm, enum vm_state state, const char *failure)
+{
+	bool changed;
+
+	pthread_mutex_lock(&vm->lock);
+	changed = vm->state != state;
+	vm->state = state;
+	if (!vm->finished && failure != NULL) {
+		vm->failed = true;
+		snprintf(vm->failure, sizeof(vm->failure), "%s", failure);
+	}
+	vm->finished = true;
+	pthread_cond_broadcast(&vm->changed);
+	pthread_mutex_unlock(&vm->lock);
+	if (changed)
+		notify(vm, state);
+}
+
+/* VZVirtualMachineState has the order of enum vm_state (Apple's headers; see
+ * doc/apple-engine.md). */
+static enum vm_state state_from_framework(NSInteger raw)
+{
+	return raw >= VM_STATE_STOPPED && raw <= VM_STATE_RESTORING ? (enum vm_state)raw : VM_STATE_ERROR;
+}
+
+static void observe_state(struct engine_vm *vm, enum vm_state state)
+{
+	if (state == VM_STATE_STOPPED)
+		finish(vm, VM_STATE_STOPPED, NULL);
+	else if (state == VM_STATE_ERROR)
+		finish(vm, VM_STATE_ERROR, "the virtual machine entered the error state");
+	else
+		set_state(vm, state);
+}
+
+static id machine_of(struct engine_vm *vm)
+{
+	id machine;
+
+	pthread_mutex_lock(&vm->lock);
+	machine = vm->machine;
+	pthread_mutex_unlock(&vm->lock);
+	return machine;
+}
+
+/* ---- work on the VM's queue ---- */
+
+struct queue_work {
+	struct engine_vm *vm;
+	struct vzk_error *err;
+	int status;
+	NSInteger answer;
+	enum vm_state_request request;
+	struct apple_completion *completion;
+	struct apple_listener *listener;
+	uint32_t port;
+};
+
+/* Reads -state where we already are on the queue. */
+static void refresh_state_here(struct engine_vm *vm)
+{
+	union apple_value state;
+
+	if (apple_send(&vm->host, M_VM_STATE, vm->machine, &state, NULL) == 0)
+		observe_state(vm, state_from_framework(state.integer));
+}
+
+static void guest_did_stop(void *context)
+{
+	finish(context, VM_STATE_STOPPED, NULL);
+}
+
+static void did_stop_with_error(void *context, id error)
+{
+	char text[600];
+
+	apple_describe_error(error, text, sizeof(text));
+	finish(context, VM_STATE_ERROR, text);
+}
+
+static void create_machine_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	union apple_value value;
+	id cls;
+
+	work->status = -1;
+	if (apple_check_class(&vm->host, C_VZVirtualMachine, work->err) != 0 ||
+	    (cls = apple_class_object(C_VZVirtualMachine, work->err)) == nil ||
+	    apple_send(&vm->host, M_ALLOC, cls, &value, work->err) != 0 ||
+	    apple_send(&vm->host, M_VM_INIT, value.object, &value, work->err, apple_arg_object(vm->configuration),
+		       apple_arg_object(apple_queue_object(vm->queue))) != 0)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	vm->machine = value.object;
+	pthread_mutex_unlock(&vm->lock);
+	vm->events = (struct apple_vm_events){guest_did_stop, did_stop_with_error, vm};
+	vm->delegate = apple_vm_delegate_new(&vm->events, work->err);
+	if (vm->delegate == nil ||
+	    apple_send(&vm->host, M_VM_SET_DELEGATE, vm->machine, NULL, work->err, apple_arg_object(vm->delegate)) != 0)
+		return;
+	work->status = 0;
+}
+
+static void start_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct apple_completion *started = work->completion;
+	struct vzk_error err = {0};
+
+	if (apple_send(&work->vm->host, M_VM_START, work->vm->machine, NULL, &err,
+		       apple_arg_block((void *)^(id error) { apple_completion_finish(started, error); })) != 0)
+		apple_completion_fail(started, err.message);
+}
+
+static void find_socket_device_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	union apple_value devices, count, device;
+
+	work->status = -1;
+	if (apple_send(&vm->host, M_VM_SOCKET_DEVICES, vm->machine, &devices, work->err) != 0 ||
+	    apple_send(&vm->host, M_ARRAY_COUNT, devices.object, &count, work->err) != 0)
+		return;
+	if (count.uinteger == 0) {
+		vzk_runtime_error(work->err, "the VM has no virtio-vsock device");
+		return;
+	}
+	if (apple_send(&vm->host, M_ARRAY_OBJECT_AT, devices.object, &device, work->err, apple_arg_uinteger(0)) != 0)
+		return;
+	vm->socket_device = device.object;
+	work->status = 0;
+}
+
+static void read_state_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	union apple_value state;
+
+	work->status = apple_send(&work->vm->host, M_VM_STATE, work->vm->machine, &state, work->err);
+	work->answer = state.integer;
+}
+
+/* A completion handler of stop/pause/resume: the state the request aimed at,
+ * or what the VM says after a failure. */
+static void request_done(struct engine_vm *vm, id error, enum vm_state reached)
+{
+	if (error != nil)
+		refresh_state_here(vm);
+	else if (reached == VM_STATE_STOPPED)
+		finish(vm, VM_STATE_STOPPED, NULL);
+	else
+		set_state(vm, reached);
+}
+
+static const char *request_verb(enum vm_state_request request)
+{
+	switch (request) {
+	case VM_REQUEST_STOP:
+		return "ask the guest to stop";
+	case VM_REQUEST_HARD_STOP:
+		return "stop";
+	case VM_REQUEST_PAUSE:
+		return "pause";
+	case VM_REQUEST_RESUME:
+		return "resume";
+	}
+	return "change";
+}
+
+static void request_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	enum apple_message_id can, change;
+	enum vm_state passing, reached;
+	union apple_value allowed;
+
+	switch (work->request) {
+	case VM_REQUEST_STOP:
+		work->status = apple_send(&vm->host, M_VM_CAN_REQUEST_STOP, vm->machine, &allowed, work->err);
+		if (work->status == 0 && !allowed.boolean)
+			work->status = vzk_usage_error(work->err, "cannot %s now: the VM is %s", request_verb(work->request),
+						       vm_state_name(vm->state));
+		if (work->status == 0)
+			work->status = apple_send(&vm->host, M_VM_REQUEST_STOP, vm->machine, NULL, work->err,
+						  apple_arg_error_out());
+		return;
+	case VM_REQUEST_HARD_STOP:
+		can = M_VM_CAN_STOP, change = M_VM_STOP, passing = VM_STATE_STOPPING, reached = VM_STATE_STOPPED;
+		break;
+	case VM_REQUEST_PAUSE:
+		can = M_VM_CAN_PAUSE, change = M_VM_PAUSE, passing = VM_STATE_PAUSING, reached = VM_STATE_PAUSED;
+		break;
+	case VM_REQUEST_RESUME:
+		can = M_VM_CAN_RESUME, change = M_VM_RESUME, passing = VM_STATE_RESUMING, reached = VM_STATE_RUNNING;
+		break;
+	default:
+		work->status = vzk_usage_error(work->err, "unknown state request %d", (int)work->request);
+		return;
+	}
+	work->status = apple_send(&vm->host, can, vm->machine, &allowed, work->err);
+	if (work->status != 0)
+		return;
+	if (!allowed.boolean) {
+		work->status = vzk_usage_error(work->err, "cannot %s the VM now: it is %s", request_verb(work->request),
+					       vm_state_name(vm->state));
+		return;
+	}
+	set_state(vm, passing);
+	work->status = apple_send(&vm->host, change, vm->machine, NULL, work->err,
+				  apple_arg_block((void *)^(id error) { request_done(vm, error, reached); }));
+	if (work->status != 0)
+		refresh_state_here(vm);
+}
+
+/* ---- create / plan ---- */
+
+static void vm_free(struct engine_vm *vm)
+{
+	free(vm->plan);
+	free(vm->runtime_dir_option);
+	free(vm->runtime_dir);
+	free(vm->listeners);
+	pthread_cond_destroy(&vm->changed);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+static int build_plan(struct engine_vm *vm, struct vzk_error *err)
+{
+	struct apple_builder_options options = {.mode = APPLE_MODE_PLAN, .host = &vm->host};
+	struct apple_builder *b = apple_builder_new(&options);
+	int status = -1;
+
+	if (b == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	apple_builder_set_error(b, err);
+	apple_note(b, "vzkit plan for Apple's Virtualization framework: the messages start() sends, in order");
+	apple_note(b, "host: macOS %u.%u, %s", vm->host.macos.major, vm->host.macos.minor,
+		   apple_host_arch_name(vm->host.arch));
+	if (apple_build_configuration(b, vm->config) == nil)
+		goto out;
+	apple_note(b, "then, on the VM's serial dispatch queue:");
+	apple_note(b, "[VZVirtualMachine alloc]");
+	apple_note(b, "[VZVirtualMachine#1 initWithConfiguration:VZVirtualMachineConfiguration#1 queue:<queue>]");
+	apple_note(b, "[VZVirtualMachine#1 setDelegate:VZKitVirtualMachineDelegate#1]");
+	apple_note(b, "[VZVirtualMachine#1 startWithCompletionHandler:^{}]");
+	if (vm->config->gui)
+		apple_note(b, "--gui: a window on the main thread holding a VZVirtualMachineView of VZVirtualMachine#1");
+	if (apple_builder_plan(b) == NULL || (vm->plan = strdup(apple_builder_plan(b))) == NULL) {
+		vzk_runtime_error(err, "out of memory");
+		goto out;
+	}
+	status = 0;
+out:
+	apple_builder_free(b);
+	return status;
+}
+
+int apple_engine_create_on_host(const struct vz_vm_configuration *config, const struct engine_options *options,
+				const struct apple_host *host, struct engine_vm **out, struct vzk_error *err)
+{
+	struct engine_vm *vm = calloc(1, sizeof(*vm));
+	void *pool;
+	int status;
+
+	*out = NULL;
+	if (vm == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->changed, NULL);
+	vm->config = config;
+	vm->options = *options;
+	vm->host = *host;
+	vm->state = VM_STATE_STOPPED;
+	if (options->runtime_dir != NULL && (vm->runtime_dir_option = strdup(options->runtime_dir)) == NULL) {
+		vm_free(vm);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	vm->options.runtime_dir = vm->runtime_dir_option;
+	pool = apple_pool_push();
+	status = build_plan(vm, err);
+	apple_pool_pop(pool);
+	if (status != 0) {
+		vm_free(vm);
+		return -1;
+	}
+	*out = vm;
+	return 0;
+}
+
+static int apple_create(const struct vz_vm_configuration *config, const struct engine_options *options,
+			struct engine_vm **out, struct vzk_error *err)
+{
+	struct apple_host host;
+
+	*out = NULL;
+	if (apple_host_detect(&host, err) != 0)
+		return -1;
+	return apple_engine_create_on_host(config, options, &host, out, err);
+}
+
+static int apple_print_plan(struct engine_vm *vm, FILE *out, struct vzk_error *err)
+{
+	if (fputs(vm->plan, out) == EOF || fflush(out) != 0)
+		return vzk_runtime_error(err, "cannot print the plan: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- start ---- */
+
+static int make_runtime_dir(struct engine_vm *vm, struct vzk_error *err)
+{
+	char template[] = "/tmp/vzkit-apple.XXXXXX";
+
+	if (vm->options.runtime_dir != NULL) {
+		vm->runtime_dir = strdup(vm->options.runtime_dir);
+		return vm->runtime_dir == NULL ? vzk_runtime_error(err, "out of memory") : 0;
+	}
+	if (mkdtemp(template) == NULL)
+		return vzk_runtime_error(err, "cannot make a runtime directory: %s", strerror(errno));
+	vm->made_runtime_dir = true;
+	vm->runtime_dir = strdup(template);
+	if (vm->runtime_dir == NULL) {
+		rmdir(template);
+		vm->made_runtime_dir = false;
+		return vzk_runtime_error(err, "out of memory");
+	}
+	return 0;
+}
+
+static int start_machine(struct engine_vm *vm, struct vzk_error *err)
+{
+	struct apple_builder_options options = {.mode = APPLE_MODE_LIVE, .host = &vm->host};
+	struct queue_work work = {.vm = vm, .err = err};
+	struct apple_completion started;
+
+	if (vm->live != NULL)
+		return vzk_usage_error(err, "the VM was started already");
+	if (make_runtime_dir(vm, err) != 0)
+		return -1;
+	options.runtime_dir = vm->runtime_dir;
+	vm->live = apple_builder_new(&options);
+	if (vm->live == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	apple_builder_set_error(vm->live, err);
+	vm->configuration = apple_build_configuration(vm->live, vm->config);
+	if (vm->configuration == nil)
+		return -1;
+	vm->queue = apple_queue_new("org.vzkit.vm", err);
+	if (vm->queue == NULL)
+		return -1;
+	apple_queue_sync(vm->queue, create_machine_on_queue, &work);
+	if (work.status != 0)
+		return vzk_error_prefix(err, "cannot create the VM");
+
+	set_state(vm, VM_STATE_STARTING);
+	apple_completion_init(&started);
+	work.completion = &started;
+	apple_queue_async(vm->queue, start_on_queue, &work);
+	apple_completion_wait(&started);
+	if (started.failed) {
+		finish(vm, VM_STATE_ERROR, started.message);
+		vzk_runtime_error(err, "cannot start the VM: %s", started.message);
+		apple_completion_destroy(&started);
+		return -1;
+	}
+	apple_completion_destroy(&started);
+	pthread_mutex_lock(&vm->lock);
+	bool running = vm->state == VM_STATE_STARTING && !vm->finished;
+	pthread_mutex_unlock(&vm->lock);
+	if (running)
+		set_state(vm, VM_STATE_RUNNING);
+
+	if (vm->config->socket_device) {
+		apple_queue_sync(vm->queue, find_socket_device_on_queue, &work);
+		if (work.status != 0)
+			return vzk_error_prefix(err, "--device virtio-vsock");
+	}
+	return 0;
+}
+
+static int apple_start(struct engine_vm *vm, struct vzk_error *err)
+{
+	void *pool = apple_pool_push();
+	int status = start_machine(vm, err);
+
+	apple_pool_pop(pool);
+	return status;
+}
+
+/* ---- run ---- */
+
+static void poll_state(struct engine_vm *vm)
+{
+	struct vzk_error err = {0};
+	struct queue_work work = {.vm = vm, .err = &err};
+	void *pool = apple_pool_push();
+
+	apple_queue_sync(vm->queue, read_state_on_queue, &work);
+	apple_pool_pop(pool);
+	if (work.status == 0)
+		observe_state(vm, state_from_framework(work.answer));
+}
+
+static bool is_finished(struct engine_vm *vm)
+{
+	bool finished;
+
+	pthread_mutex_lock(&vm->lock);
+	finished = vm->finished;
+	pthread_mutex_unlock(&vm->lock);
+	return finished;
+}
+
+static void wait_for_change(struct engine_vm *vm, long milliseconds)
+{
+	struct timeval now;
+	struct timespec deadline;
+
+	gettimeofday(&now, NULL);
+	deadline.tv_sec = now.tv_sec + milliseconds / 1000;
+	deadline.tv_nsec = (long)now.tv_usec * 1000 + (milliseconds % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->finished)
+		pthread_cond_timedwait(&vm->changed, &vm->lock, &deadline);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static int apple_request(struct engine_vm *vm, enum vm_state_request request, struct vzk_error *err);
+
+/* --gui: AppKit's events on this (main) thread until the VM is over; a
+ * closed window stops the VM. */
+static int run_with_window(struct engine_vm *vm, struct vzk_error *err)
+{
+	const struct vz_graphics_device *display = vm->config->graphics_device_count > 0 ? &vm->config->graphics_devices[0]
+											: NULL;
+	bool stop_sent = false;
+
+	if (apple_gui_open(&vm->host, machine_of(vm), display != NULL ? display->width : 800,
+			   display != NULL ? display->height : 600, &vm->gui, err) != 0)
+		return -1;
+	while (!is_finished(vm)) {
+		if (!apple_gui_pump(vm->gui, GUI_PUMP_SECONDS) && !stop_sent) {
+			struct vzk_error stop_err = {0};
+			stop_sent = true;
+			apple_request(vm, VM_REQUEST_HARD_STOP, &stop_err);
+		}
+		poll_state(vm);
+	}
+	return 0;
+}
+
+static int apple_run(struct engine_vm *vm, struct vzk_error *err)
+{
+	if (machine_of(vm) == nil)
+		return vzk_usage_error(err, "the VM was not started");
+	if (vm->config->gui) {
+		if (run_with_window(vm, err) != 0)
+			return -1;
+	} else {
+		while (!is_finished(vm)) {
+			wait_for_change(vm, STATE_POLL_MS);
+			if (!is_finished(vm))
+				poll_state(vm);
+		}
+	}
+	pthread_mutex_lock(&vm->lock);
+	bool failed = vm->failed;
+	pthread_mutex_unlock(&vm->lock);
+	if (failed)
+		return vzk_runtime_error(err, "the VM stopped with an error: %s", vm->failure);
+	return 0;
+}
+
+/* ---- state, requests ---- */
+
+static enum vm_state apple_state(struct engine_vm *vm)
+{
+	enum vm_state state;
+
+	pthread_mutex_lock(&vm->lock);
+	state = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	return state;
+}
+
+static int apple_request(struct engine_vm *vm, enum vm_state_request request, struct vzk_error *err)
+{
+	struct queue_work work = {.vm = vm, .err = err, .request = request};
+	void *pool;
+
+	if (machine_of(vm) == nil || is_finished(vm))
+		return vzk_usage_error(err, "cannot %s the VM: it is %s", request_verb(request),
+				       vm_state_name(apple_state(vm)));
+	pool = apple_pool_push();
+	apple_queue_sync(vm->queue, request_on_queue, &work);
+	apple_pool_pop(pool);
+	return work.status;
+}
+
+static const char *apple_pty_name(struct engine_vm *vm, size_t serial_index)
+{
+	return vm->live != NULL ? apple_builder_pty_name(vm->live, serial_index) : NULL;
+}
+
+/* ---- vsock ---- */
+
+/* A guest connection to a listened port, on the VM's queue. */
+static bool listener_accept(void *context, id connection)
+{
+	struct apple_listener *listener = context;
+	union apple_value fd;
+	int own_fd;
+
+	if (apple_send(&listener->vm->host, M_SOCKET_CONNECTION_FD, connection, &fd, NULL) != 0)
+		return false;
+	/* The connection object closes its descriptor when it goes; ours stays. */
+	own_fd = fcntl(fd.int32, F_DUPFD_CLOEXEC, 0);
+	if (own_fd < 0)
+		return false;
+	listener->on_connection(listener->context, own_fd);
+	return true;
+}
+
+static void listen_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	struct apple_listener *listener = work->listener;
+	union apple_value value;
+	id cls;
+
+	work->status = -1;
+	if ((cls = apple_class_object(C_VZVirtioSocketListener, work->err)) == nil ||
+	    apple_send(&vm->host, M_ALLOC, cls, &value, work->err) != 0 ||
+	    apple_send(&vm->host, M_INIT, value.object, &value, work->err) != 0)
+		return;
+	listener->listener = value.object;
+	listener->delegate = apple_socket_delegate_new(&listener->events, work->err);
+	if (listener->delegate == nil ||
+	    apple_send(&vm->host, M_SOCKET_LISTENER_SET_DELEGATE, listener->listener, NULL, work->err,
+		       apple_arg_object(listener->delegate)) != 0 ||
+	    apple_send(&vm->host, M_SOCKET_DEVICE_SET_LISTENER, vm->socket_device, NULL, work->err,
+		       apple_arg_object(listener->listener), apple_arg_uint32(listener->port)) != 0)
+		return;
+	work->status = 0;
+}
+
+static void release(id object)
+{
+	if (object != nil)
+		apple_send(NULL, M_RELEASE, object, NULL, NULL);
+}
+
+static int apple_vsock_listen(struct engine_vm *vm, uint32_t port, void (*on_connection)(void *context, int fd),
+			      void *context, struct vzk_error *err)
+{
+	struct apple_listener *listener;
+	struct queue_work work = {.vm = vm, .err = err};
+	struct apple_listener **grown;
+	void *pool;
+
+	if (machine_of(vm) == nil || vm->socket_device == nil)
+		return vzk_usage_error(err, "vsock port %u: the VM %s", port,
+				       machine_of(vm) == nil ? "is not running" : "has no virtio-vsock device");
+	listener = calloc(1, sizeof(*listener));
+	grown = realloc(vm->listeners, (vm->listener_count + 1) * sizeof(*vm->listeners));
+	if (grown != NULL)
+		vm->listeners = grown;
+	if (listener == NULL || grown == NULL) {
+		free(listener);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	*listener = (struct apple_listener){.vm = vm, .port = port, .on_connection = on_connection, .context = context};
+	listener->events = (struct apple_socket_events){listener_accept, listener};
+	work.listener = listener;
+	pool = apple_pool_push();
+	apple_queue_sync(vm->queue, listen_on_queue, &work);
+	apple_pool_pop(pool);
+	if (work.status != 0) {
+		release(listener->listener);
+		release(listener->delegate);
+		free(listener);
+		return vzk_error_prefix(err, "vsock port %u", port);
+	}
+	vm->listeners[vm->listener_count++] = listener;
+	return 0;
+}
+
+static void connection_made(const struct apple_host *host, struct apple_completion *connected, id connection,
+			    id error)
+{
+	union apple_value fd;
+	struct vzk_error err = {0};
+	int own_fd;
+
+	if (connection == nil) {
+		apple_completion_finish(connected, error);
+		return;
+	}
+	if (apple_send(host, M_SOCKET_CONNECTION_FD, connection, &fd, &err) != 0) {
+		apple_completion_fail(connected, err.message);
+		return;
+	}
+	own_fd = fcntl(fd.int32, F_DUPFD_CLOEXEC, 0);
+	if (own_fd < 0)
+		apple_completion_fail(connected, strerror(errno));
+	else
+		apple_completion_finish_fd(connected, own_fd);
+}
+
+static void connect_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	struct apple_completion *connected = work->completion;
+	const struct apple_host *host = &vm->host;
+	struct vzk_error err = {0};
+
+	if (apple_send(host, M_SOCKET_DEVICE_CONNECT, vm->socket_device, NULL, &err, apple_arg_uint32(work->port),
+		       apple_arg_block((void *)^(id connection, id error) {
+			       connection_made(host, connected, connection, error);
+		       })) != 0)
+		apple_completion_fail(connected, err.message);
+}
+
+static int apple_vsock_connect(struct engine_vm *vm, uint32_t port, int *fd, struct vzk_error *err)
+{
+	struct queue_work work = {.vm = vm, .err = err, .port = port};
+	struct apple_completion connected;
+	void *pool;
+	int status = 0;
+
+	*fd = -1;
+	if (machine_of(vm) == nil || vm->socket_device == nil)
+		return vzk_usage_error(err, "vsock port %u: the VM %s", port,
+				       machine_of(vm) == nil ? "is not running" : "has no virtio-vsock device");
+	apple_completion_init(&connected);
+	work.completion = &connected;
+	pool = apple_pool_push();
+	apple_queue_async(vm->queue, connect_on_queue, &work);
+	apple_completion_wait(&connected);
+	apple_pool_pop(pool);
+	if (connected.failed)
+		status = vzk_runtime_error(err, "cannot connect to the guest's vsock port %u: %s", port, connected.message);
+	else
+		*fd = connected.fd;
+	apple_completion_destroy(&connected);
+	return status;
+}
+
+/* ---- destroy ---- */
+
+static void stop_for_destroy_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	struct apple_completion *stopped = work->completion;
+	union apple_value allowed;
+	struct vzk_error err = {0};
+
+	if (apple_send(&vm->host, M_VM_CAN_STOP, vm->machine, &allowed, &err) != 0 || !allowed.boolean) {
+		apple_completion_fail(stopped, "cannot stop");
+		return;
+	}
+	if (apple_send(&vm->host, M_VM_STOP, vm->machine, NULL, &err,
+		       apple_arg_block((void *)^(id error) { apple_completion_finish(stopped, error); })) != 0)
+		apple_completion_fail(stopped, err.message);
+}
+
+/* The VM goes on its own queue; nothing of it is used afterwards. */
+static void release_machine_on_queue(void *context)
+{
+	struct engine_vm *vm = context;
+
+	for (size_t i = 0; i < vm->listener_count; i++)
+		apple_send(&vm->host, M_SOCKET_DEVICE_REMOVE_LISTENER, vm->socket_device, NULL, NULL,
+			   apple_arg_uint32(vm->listeners[i]->port));
+	vm->socket_device = nil;
+	release(vm->machine);
+	pthread_mutex_lock(&vm->lock);
+	vm->machine = nil;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static void apple_destroy(struct engine_vm *vm)
+{
+	void *pool;
+
+	if (vm == NULL)
+		return;
+	pool = apple_pool_push();
+	apple_gui_close(vm->gui);
+	vm->gui = NULL;
+	if (machine_of(vm) != nil) {
+		if (!is_finished(vm)) {
+			struct apple_completion stopped;
+			struct queue_work work = {.vm = vm};
+			apple_completion_init(&stopped);
+			work.completion = &stopped;
+			apple_queue_async(vm->queue, stop_for_destroy_on_queue, &work);
+			apple_completion_wait(&stopped);
+			apple_completion_destroy(&stopped);
+		}
+		apple_queue_sync(vm->queue, release_machine_on_queue, vm);
+	}
+	release(vm->delegate);
+	for (size_t i = 0; i < vm->listener_count; i++) {
+		release(vm->listeners[i]->listener);
+		release(vm->listeners[i]->delegate);
+		free(vm->listeners[i]);
+	}
+	apple_builder_free(vm->live);
+	apple_queue_free(vm->queue);
+	if (vm->made_runtime_dir)
+		rmdir(vm->runtime_dir);
+	apple_pool_pop(pool);
+	vm_free(vm);
+}
+
+const struct vz_engine_ops apple_engine = {
+	.name = "apple",
+	.create = apple_create,
+	.print_plan = apple_print_plan,
+	.start = apple_start,
+	.run = apple_run,
+	.state = apple_state,
+	.request = apple_request,
+	.pty_name = apple_pty_name,
+	.vsock_listen = apple_vsock_listen,
+	.vsock_connect = apple_vsock_connect,
+	.destroy = apple_destroy,
+};
