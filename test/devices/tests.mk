@@ -2,3 +2,6 @@ TEST_PROGRAMS += \
 	test/devices/test_devices \
 	test/devices/test_golden \
 	test/devices/test_roundtrip
+FUZZ_TARGETS += \
+	test/devices/fuzz_config_json.c \
+	test/devices/fuzz_device_options.c

@@ -2,3 +2,5 @@ TEST_PROGRAMS += \
 	test/flags/test_keytab \
 	test/flags/test_optstr \
 	test/flags/test_uri
+FUZZ_TARGETS += \
+	test/flags/fuzz_optstr.c
