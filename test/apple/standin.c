@@ -157,6 +157,8 @@ static void (*event_action)(void);
 static bool window_closed;
 static id shared_application;
 static size_t method_count;
+static const struct tsv_table *table;
+static size_t blocks_checked;
 
 static void *must(void *p)
 {
@@ -436,6 +438,76 @@ static void render_arg(struct text *t, const char *start, size_t length, union r
 			    v.rect.size.height);
 	else
 		text_printf(t, "<%.*s>", (int)length, start);
+}
+
+/* The block ABI (clang's Block-ABI-Apple): a literal's descriptor carries
+ * its type encoding when flags has BLOCK_HAS_SIGNATURE, after the copy and
+ * dispose helpers when those are there. (Debian's Block_private.h predates
+ * signatures.) */
+struct block_literal {
+	void *isa;
+	int flags;
+	int reserved;
+	void (*invoke)(void);
+	const struct {
+		unsigned long reserved, size;
+		const void *rest[];
+	} *descriptor;
+};
+#define BLOCK_HAS_COPY_DISPOSE (1 << 25)
+#define BLOCK_HAS_SIGNATURE (1 << 30)
+
+/* "v16@?0@8" -> "v^v@": the form of vz-selectors.tsv's block_sig column,
+ * where the block itself is "^v". */
+static void block_signature(const void *block, char *out, size_t size)
+{
+	const struct block_literal *literal = block;
+	const char *signature, *p;
+	size_t o = 0;
+	bool self_seen = false;
+
+	out[0] = '\0';
+	if (literal == NULL || !(literal->flags & BLOCK_HAS_SIGNATURE))
+		return;
+	signature = literal->descriptor->rest[(literal->flags & BLOCK_HAS_COPY_DISPOSE) ? 2 : 0];
+	for (p = signature; *p != '\0' && o + 3 < size; p++) {
+		if (*p >= '0' && *p <= '9')
+			continue;
+		if (!self_seen && o > 0 && p[0] == '@' && p[1] == '?') {
+			out[o++] = '^';
+			out[o++] = 'v';
+			self_seen = true;
+			p++;
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+/* A block argument must have the signature the table gives the method. */
+static void check_blocks(id self, const char *selector, const char *types, const union rec_value *args, size_t n)
+{
+	const char *starts[8];
+	size_t lengths[8];
+	size_t count = arg_elements(types, starts, lengths, 8);
+	bool is_class = is_class_object(self);
+
+	for (size_t i = 0; i < count && i < n; i++) {
+		const struct tsv_row *row = NULL;
+		char got[64];
+		if (!element_equals(starts[i], lengths[i], "@?"))
+			continue;
+		for (Class cls = is_class ? (Class)self : object_getClass(self); cls != Nil && row == NULL;
+		     cls = class_getSuperclass(cls))
+			row = tsv_find(table, class_getName(cls), is_class ? '+' : '-', selector);
+		block_signature(args[i].p, got, sizeof(got));
+		if (row == NULL || strcmp(row->block_sig, got) != 0)
+			problem("the block given to %s has signature '%s'; vz-selectors.tsv says '%s'", selector, got,
+				row != NULL ? row->block_sig : "(no row)");
+		else
+			blocks_checked++;
+	}
 }
 
 static void log_message(id self, const char *selector, const char *types, const union rec_value *args, size_t n)
@@ -888,8 +960,10 @@ static union rec_value dispatch(id self, SEL cmd, const char *types, union rec_v
 	}
 	bool memory = strcmp(selector, "retain") == 0 || strcmp(selector, "release") == 0 ||
 		      strcmp(selector, "autorelease") == 0;
-	if (!memory && !is_value_class(class_name))
+	if (!memory && !is_value_class(class_name)) {
 		log_message(self, selector, types, args, n);
+		check_blocks(self, selector, types, args, n);
+	}
 
 	if (is_class && strcmp(selector, "alloc") == 0)
 		return (union rec_value){.o = new_object((Class)self)->self};
@@ -1136,6 +1210,7 @@ int standin_init(const struct tsv_table *tsv, char *error, size_t size)
 	size_t created = 0, progress;
 	bool *done;
 
+	table = tsv;
 	if (objc_lookUpClass("NSObject") != Nil)
 		return 0;
 	if (engine_declared_class(C_NSObject, Nil, &root, error, size) != 0)
@@ -1204,6 +1279,11 @@ int standin_init(const struct tsv_table *tsv, char *error, size_t size)
 size_t standin_method_count(void)
 {
 	return method_count;
+}
+
+size_t standin_blocks_checked(void)
+{
+	return blocks_checked;
 }
 
 /* ---- state between tests ---- */

@@ -24,6 +24,9 @@ int standin_init(const struct tsv_table *tsv, char *error, size_t size);
 /* How many TSV methods got a stand-in (the others have encodings with
  * structs or vmnet pointers, which the engine never sends). */
 size_t standin_method_count(void);
+/* How many block arguments matched the table's block signature so far (a
+ * mismatch is a problem, see standin_problems). */
+size_t standin_blocks_checked(void);
 
 /* Forgets every object, the log, the problems and the behaviours. */
 void standin_reset(void);

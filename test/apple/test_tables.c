@@ -298,6 +298,8 @@ void test_tables(void)
 
 	rig_check("apple stand-ins: every TSV method with a plain encoding exists", standin_method_count() >= 380,
 		  "%zu of %zu methods", standin_method_count(), tsv->count);
+	rig_check("apple blocks: completion handlers carry the table's block signatures", standin_blocks_checked() >= 8,
+		  "only %zu block arguments were checked", standin_blocks_checked());
 	check_messages_against_tsv(tsv);
 	check_classes_against_tsv(tsv);
 	check_casts_exist();

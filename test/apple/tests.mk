@@ -9,7 +9,8 @@
 # become make's default goal.
 
 APPLE_TEST_CC ?= clang
-APPLE_OBJC_INCLUDE := $(shell gcc -print-file-name=include 2>/dev/null)
+# The gcc include directory that holds objc/runtime.h (libobjc-N-dev).
+APPLE_OBJC_INCLUDE := $(patsubst %/objc/runtime.h,%,$(firstword $(wildcard /usr/lib/gcc/*/*/include/objc/runtime.h)))
 
 APPLE_TEST_SRCS := \
 	test/apple/main.c \

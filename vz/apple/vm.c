@@ -250,6 +250,8 @@ static void request_done(struct engine_vm *vm, id error, enum vm_state reached)
 		set_state(vm, reached);
 }
 
+static enum vm_state apple_state(struct engine_vm *vm);
+
 static const char *request_verb(enum vm_state_request request)
 {
 	switch (request) {
@@ -278,7 +280,7 @@ static void request_on_queue(void *context)
 		work->status = apple_send(&vm->host, M_VM_CAN_REQUEST_STOP, vm->machine, &allowed, work->err);
 		if (work->status == 0 && !allowed.boolean)
 			work->status = vzk_usage_error(work->err, "cannot %s now: the VM is %s", request_verb(work->request),
-						       vm_state_name(vm->state));
+						       vm_state_name(apple_state(vm)));
 		if (work->status == 0)
 			work->status = apple_send(&vm->host, M_VM_REQUEST_STOP, vm->machine, NULL, work->err,
 						  apple_arg_error_out());
@@ -301,7 +303,7 @@ static void request_on_queue(void *context)
 		return;
 	if (!allowed.boolean) {
 		work->status = vzk_usage_error(work->err, "cannot %s the VM now: it is %s", request_verb(work->request),
-					       vm_state_name(vm->state));
+					       vm_state_name(apple_state(vm)));
 		return;
 	}
 	set_state(vm, passing);
@@ -567,11 +569,13 @@ static int apple_run(struct engine_vm *vm, struct vzk_error *err)
 				poll_state(vm);
 		}
 	}
+	char failure[sizeof(vm->failure)];
 	pthread_mutex_lock(&vm->lock);
 	bool failed = vm->failed;
+	memcpy(failure, vm->failure, sizeof(failure));
 	pthread_mutex_unlock(&vm->lock);
 	if (failed)
-		return vzk_runtime_error(err, "the VM stopped with an error: %s", vm->failure);
+		return vzk_runtime_error(err, "the VM stopped with an error: %s", failure);
 	return 0;
 }
 
