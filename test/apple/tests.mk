@@ -5,8 +5,9 @@
 # are compiled here (libvzkit.a has no Apple engine on Linux); libvzkit.a
 # supplies vz/ and flags/.
 #
-# Only pattern rules here: an explicit target in an included file would
-# become make's default goal.
+# Only pattern rules here: an explicit target in an included file (a .d
+# dependency file included too) would become make's default goal. So header
+# dependencies are coarse: every object depends on every header it may use.
 
 APPLE_TEST_CC ?= clang
 # The gcc include directory that holds objc/runtime.h (libobjc-N-dev).
@@ -27,18 +28,18 @@ APPLE_TEST_CFLAGS = -std=gnu11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -I. -fblocks -id
 	$(if $(filter 1,$(WERROR)),-Werror) $(EXTRA_CFLAGS) $(CFLAGS)
 APPLE_TEST_LIBS = -lobjc -lBlocksRuntime -lutil -lpthread
 
+APPLE_TEST_HEADERS := $(wildcard flags/*.h vz/*.h vz/apple/*.h vz/apple/*.def test/apple/*.h)
+
 # The shortest stem wins over the generic $(BUILD)/%.o rule.
-$(BUILD)/test/apple/obj/%.o: %.c
+$(BUILD)/test/apple/obj/%.o: %.c $(APPLE_TEST_HEADERS)
 	@mkdir -p $(dir $@)
-	$(APPLE_TEST_CC) $(APPLE_TEST_CFLAGS) -MMD -MP -c -o $@ $<
+	$(APPLE_TEST_CC) $(APPLE_TEST_CFLAGS) -c -o $@ $<
 
 # test_apple has no test_apple.c, so the generic $(BUILD)/test/% rule does not apply.
 $(BUILD)/test/apple/test_%: $(APPLE_TEST_OBJS) $(BUILD)/libvzkit.a
 	@mkdir -p $(dir $@)
 	$(APPLE_TEST_CC) $(APPLE_TEST_CFLAGS) $(ALL_LDFLAGS) -o $@ $(APPLE_TEST_OBJS) $(BUILD)/libvzkit.a $(LIBS) \
 		$(APPLE_TEST_LIBS)
-
--include $(patsubst %.c,$(BUILD)/test/apple/obj/%.d,$(APPLE_ENGINE_SRCS) $(APPLE_TEST_SRCS))
 
 TEST_PROGRAMS += \
 	test/apple/test_apple
