@@ -5,3 +5,5 @@ TEST_PROGRAMS += \
 FUZZ_TARGETS += \
 	test/devices/fuzz_config_json.c \
 	test/devices/fuzz_device_options.c
+BENCH_PROGRAMS += \
+	test/devices/bench_parse

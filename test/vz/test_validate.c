@@ -14,13 +14,13 @@
 #include "cmd/args.h"
 #include "test/testlib.h"
 
-#define MAX_ARGS 48
+#define MAX_ARGS 1024
 
 /* args_parse + --gui + vm_description_to_vz, as cmd/main.c does. Returns the
  * status; *vz is filled on success (caller frees). */
 static int build_vm(struct vz_vm_configuration *vz, struct vzk_error *err, const char *const *args)
 {
-	char *argv[MAX_ARGS + 2];
+	static char *argv[MAX_ARGS + 2];
 	int argc = 0;
 	struct vm_description vm;
 	struct run_options options;
@@ -219,6 +219,54 @@ static void test_device_rules(void)
 	expect_valid("validate: fd=3", ARGS(LINUX, "--device", "virtio-net,fd=3"));
 	expect_invalid("validate: one fd twice", "--device virtio-net: fd=3 is used twice",
 		       ARGS(LINUX, "--device", "virtio-net,fd=3", "--device", "virtio-net,fd=3"));
+}
+
+/* Duplicates far apart among many devices, and which one is reported when
+ * several repeat: the first item (in order) whose key an earlier one has. */
+static void test_many_devices(void)
+{
+	enum { SHARES = 300 };
+	const char *args[2 + 2 * SHARES + 1];
+	char texts[SHARES][64];
+	size_t n = 0;
+	struct vz_vm_configuration vz;
+	struct vzk_error err;
+
+	args[n++] = "--bootloader";
+	args[n++] = "linux,kernel=/k";
+	for (int i = 0; i < SHARES; i++) {
+		snprintf(texts[i], sizeof(texts[i]), "virtio-fs,sharedDir=/s/%d,mountTag=tag%d", i, i == 298 ? 7 : i);
+		args[n++] = "--device";
+		args[n++] = texts[i];
+	}
+	args[n] = NULL;
+	TEST_CASE("validate: a repeated tag 291 devices apart");
+	if (build_vm(&vz, &err, args) == 0) {
+		CHECK_NAMED("validate: a repeated tag 291 devices apart", false, "accepted");
+		vz_vm_configuration_free(&vz);
+	} else {
+		CHECK(strstr(err.message, "mountTag 'tag7' is used twice") != NULL);
+	}
+	snprintf(texts[298], sizeof(texts[298]), "virtio-fs,sharedDir=/s/298,mountTag=tag298");
+	TEST_CASE("validate: 300 distinct tags pass");
+	CHECK(build_vm(&vz, &err, args) == 0);
+	vz_vm_configuration_free(&vz);
+
+	expect_invalid("validate: the first repeat in order is reported", "mountTag 'y' is used twice",
+		       ARGS(LINUX, "--device", "virtio-fs,sharedDir=/1,mountTag=x", "--device", "virtio-fs,sharedDir=/2,mountTag=y",
+			    "--device", "virtio-fs,sharedDir=/3,mountTag=y", "--device", "virtio-fs,sharedDir=/4,mountTag=x"));
+	expect_invalid("validate: the first repeated socket in order is reported", "socketURL /b is given twice",
+		       ARGS(LINUX, "--device", "virtio-vsock,port=1,socketURL=/a", "--device", "virtio-vsock,port=2,socketURL=/b",
+			    "--device", "virtio-vsock,port=3,socketURL=/b", "--device", "virtio-vsock,port=4,socketURL=/a"));
+	expect_invalid("validate: a repeated MAC before a repeated fd", "MAC address 52:54:00:00:00:02 is used twice",
+		       ARGS(LINUX, "--device", "virtio-net,fd=3,mac=52:54:00:00:00:01", "--device", "virtio-net,fd=4,mac=52:54:00:00:00:02",
+			    "--device", "virtio-net,fd=5,mac=52:54:00:00:00:02", "--device", "virtio-net,fd=3,mac=52:54:00:00:00:03"));
+	expect_invalid("validate: a repeated fd before a repeated MAC", "fd=3 is used twice",
+		       ARGS(LINUX, "--device", "virtio-net,fd=3,mac=52:54:00:00:00:01", "--device", "virtio-net,fd=3,mac=52:54:00:00:00:02",
+			    "--device", "virtio-net,fd=5,mac=52:54:00:00:00:01"));
+	expect_invalid("validate: log files repeat among other consoles", "logFilePath /b is used twice",
+		       ARGS(LINUX, "--device", "virtio-serial,logFilePath=/a", "--device", "virtio-serial,pty", "--device",
+			    "virtio-serial,logFilePath=/b", "--device", "virtio-serial,stdio", "--device", "virtio-serial,logFilePath=/b"));
 }
 
 /* ---- host paths ---- */
@@ -426,6 +474,7 @@ int main(void)
 	test_top_level_rules();
 	test_vsock_rules();
 	test_device_rules();
+	test_many_devices();
 	test_host_paths();
 	TEST_EXIT();
 }
