@@ -46,7 +46,7 @@ include test/module.mk
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJS = $(MAIN_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all check check-build check-long demo bench fuzz fuzz-build install clean deps
+.PHONY: all check check-build check-long demo bench fuzz fuzz-build install clean deps sign
 all: vzkit
 
 vzkit: $(BUILD)/vzkit
@@ -54,6 +54,11 @@ vzkit: $(BUILD)/vzkit
 
 $(BUILD)/vzkit: $(MAIN_OBJS) $(BUILD)/libvzkit.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(MAIN_OBJS) $(BUILD)/libvzkit.a $(LIBS)
+	$(if $(VZKIT_SIGN),$(VZKIT_SIGN) $@)
+
+# macOS: the Virtualization framework needs the entitlement after every link.
+sign: vzkit
+	$(if $(VZKIT_SIGN),$(VZKIT_SIGN) vzkit,@echo "make sign: only needed on macOS")
 
 $(BUILD)/libvzkit.a: $(LIB_OBJS)
 	rm -f $@

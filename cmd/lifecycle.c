@@ -72,6 +72,12 @@ static void rest_log(void *context, const char *message)
 	log_message(LOG_LEVEL_INFO, "%s", message);
 }
 
+static void on_engine_warning(void *context, const char *message)
+{
+	(void)context;
+	log_message(LOG_LEVEL_ERROR, "warning: %s", message);
+}
+
 static void on_state_change(void *context, enum vm_state state)
 {
 	(void)context;
@@ -182,6 +188,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		.accel = options->accel,
 		.log_level = options->log_level,
 		.on_state_change = on_state_change,
+		.warn = on_engine_warning,
 		.context = &life,
 	};
 	struct rest_handlers handlers = {

@@ -160,6 +160,14 @@ static void pump_start(struct vsock_services *owner, int fd_a, int fd_b)
 
 /* ---- unix sockets ---- */
 
+/* macOS has neither SOCK_CLOEXEC nor accept4/pipe2: set close-on-exec after. */
+static int cloexec(int fd)
+{
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
 static int unix_address(const char *path, struct sockaddr_un *address, struct vzk_error *err)
 {
 	memset(address, 0, sizeof(*address));
@@ -177,7 +185,7 @@ static int unix_connect(const char *path)
 
 	if (unix_address(path, &address, NULL) != 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = cloexec(socket(AF_UNIX, SOCK_STREAM, 0));
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
@@ -209,7 +217,7 @@ static int unix_listen(const char *path, const char *what, struct vzk_error *err
 		}
 		unlink(path);
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = cloexec(socket(AF_UNIX, SOCK_STREAM, 0));
 	if (fd < 0)
 		return vzk_runtime_error(err, "%s: socket: %s", what, strerror(errno));
 	old_umask = umask(0177); /* the socket is born 0600 */
@@ -264,7 +272,7 @@ static void *host_listener_main(void *context)
 			break;
 		if (polls[0].revents == 0)
 			continue;
-		host_fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
+		host_fd = cloexec(accept(listener->fd, NULL, NULL));
 		if (host_fd < 0)
 			continue;
 		if (owner->engine->vsock_connect(owner->vm, listener->port, &guest_fd, &err) != 0) {
@@ -508,8 +516,10 @@ int vsock_services_start(const struct vz_engine_ops *engine, struct engine_vm *v
 	pthread_mutex_init(&services->lock, NULL);
 	pthread_cond_init(&services->pumps_done, NULL);
 	*out = services;
-	if (pipe2(services->wake_pipe, O_CLOEXEC) != 0)
+	if (pipe(services->wake_pipe) != 0)
 		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
+	cloexec(services->wake_pipe[0]);
+	cloexec(services->wake_pipe[1]);
 	if (start_ports(services, config, err) != 0)
 		return -1;
 	if (config->ignition_path != NULL) {

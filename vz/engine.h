@@ -41,6 +41,9 @@ struct engine_options {
 	const char *runtime_dir; /* private 0700 directory for sockets and helper files; NULL: the engine makes one */
 	/* Called (from any thread) after every state change; may be NULL. */
 	void (*on_state_change)(void *context, enum vm_state state);
+	/* A warning for the user (one line, no prefix), e.g. a device skipped
+	 * with ignore-if-missing; may be NULL. */
+	void (*warn)(void *context, const char *message);
 	void *context;
 };
 
@@ -48,7 +51,8 @@ struct engine_vm; /* one engine's VM, opaque */
 
 struct vz_engine_ops {
 	const char *name;
-	/* Builds the plan: no process started, nothing created. */
+	/* Builds the plan: no process started, nothing created. The configuration
+	 * and options must outlive the engine VM (engines keep pointers to them). */
 	int (*create)(const struct vz_vm_configuration *config, const struct engine_options *options,
 		      struct engine_vm **out, struct vzk_error *err);
 	/* Prints the plan (QEMU: the command lines; Apple: the message sequence). */
