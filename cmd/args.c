@@ -26,7 +26,7 @@ const struct flag_spec flag_table[] = {
 	{"cloud-init", 0, required_argument, "PATH,PATH", "user-data and meta-data files, as a NoCloud disk"},
 	{"nested", 0, no_argument, NULL, "enable nested virtualisation"},
 	{"pidfile", 0, required_argument, "PATH", "write vzkit's pid to PATH while it runs"},
-	{"dry-run", 0, optional_argument, "json|cmdline|qemu", "validate and print the VM (default json) instead of running it"},
+	{"dry-run", 0, optional_argument, "json|cmdline|qemu|plan", "validate and print the VM (default json), or the engine's plan (qemu|plan), instead of running it"},
 	{"config", 0, required_argument, "FILE", "load a VM in vfkit's JSON format; further flags add to it"},
 	{"accel", 0, required_argument, "auto|kvm|tcg", "QEMU engine accelerator (default auto)"},
 	{"version", 'v', no_argument, NULL, "print the version"},
@@ -275,10 +275,10 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 			options->dry_run = DRY_RUN_JSON;
 		else if (strcmp(value, "cmdline") == 0)
 			options->dry_run = DRY_RUN_CMDLINE;
-		else if (strcmp(value, "qemu") == 0)
-			options->dry_run = DRY_RUN_QEMU;
+		else if (strcmp(value, "qemu") == 0 || strcmp(value, "plan") == 0)
+			options->dry_run = DRY_RUN_PLAN;
 		else
-			return vzk_usage_error(err, "--dry-run: '%s' is not one of json, cmdline, qemu", value);
+			return vzk_usage_error(err, "--dry-run: '%s' is not one of json, cmdline, qemu, plan", value);
 	} else if (strcmp(name, "config") == 0) {
 		/* loaded before the other flags */
 	} else if (strcmp(name, "accel") == 0) {

@@ -11,7 +11,9 @@
 #include "flags/uri.h"
 #include "vz/engine.h"
 
-enum dry_run_mode { DRY_RUN_NONE = 0, DRY_RUN_JSON, DRY_RUN_CMDLINE, DRY_RUN_QEMU };
+/* DRY_RUN_PLAN prints the engine's plan: QEMU's command lines on Linux
+ * (--dry-run=qemu), the framework message sequence on macOS (--dry-run=plan). */
+enum dry_run_mode { DRY_RUN_NONE = 0, DRY_RUN_JSON, DRY_RUN_CMDLINE, DRY_RUN_PLAN };
 
 struct run_options {
 	struct rest_uri rest_uri;

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		vz_vm_configuration_free(&vz);
 		goto out;
 	}
-	if (options.dry_run == DRY_RUN_QEMU) {
+	if (options.dry_run == DRY_RUN_PLAN) {
 		status = output_engine_plan(engine, &vz, &options, stdout, &err) == 0 ? 0 : fail(&err);
 		vz_vm_configuration_free(&vz);
 		goto out;

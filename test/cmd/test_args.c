@@ -268,7 +268,7 @@ static void test_flags(void)
 	CHECK(p.status == 0 && p.options.dry_run == DRY_RUN_JSON);
 	parsed_free(&p);
 	parse_list(&p, ARGS("--dry-run=qemu"));
-	CHECK(p.status == 0 && p.options.dry_run == DRY_RUN_QEMU);
+	CHECK(p.status == 0 && p.options.dry_run == DRY_RUN_PLAN);
 	parsed_free(&p);
 	TEST_CASE("--log-level and --accel values");
 	parse_list(&p, ARGS("--log-level", "error", "--accel", "kvm"));
