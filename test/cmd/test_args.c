@@ -270,6 +270,9 @@ static void test_flags(void)
 	parse_list(&p, ARGS("--dry-run=qemu"));
 	CHECK(p.status == 0 && p.options.dry_run == DRY_RUN_PLAN);
 	parsed_free(&p);
+	parse_list(&p, ARGS("--dry-run=plan"));
+	CHECK(p.status == 0 && p.options.dry_run == DRY_RUN_PLAN);
+	parsed_free(&p);
 	TEST_CASE("--log-level and --accel values");
 	parse_list(&p, ARGS("--log-level", "error", "--accel", "kvm"));
 	CHECK(p.status == 0 && p.options.log_level == LOG_LEVEL_ERROR && p.options.accel == ENGINE_ACCEL_KVM);
@@ -334,7 +337,7 @@ static void test_flags(void)
 	expect_error("flag error: --memory too big", "--memory: '8796093022209' is not a number", ARGS("--memory", "8796093022209"));
 	expect_error("flag error: --log-level", "--log-level: 'trace' is not one of debug, info, error", ARGS("--log-level", "trace"));
 	expect_error("flag error: --accel", "--accel: 'hvf' is not one of auto, kvm, tcg", ARGS("--accel", "hvf"));
-	expect_error("flag error: --dry-run", "--dry-run: 'yaml' is not one of json, cmdline, qemu", ARGS("--dry-run=yaml"));
+	expect_error("flag error: --dry-run", "--dry-run: 'yaml' is not one of json, cmdline, qemu, plan", ARGS("--dry-run=yaml"));
 	expect_error("flag error: --restful-uri", "--restful-uri: unknown scheme", ARGS("--restful-uri", "ftp://x"));
 	expect_error("flag error: --pidfile empty", "--pidfile: needs a path", ARGS("--pidfile", ""));
 	expect_error("flag error: --timesync without a port", "--timesync: needs vsockPort=N", ARGS("--timesync", ""));
