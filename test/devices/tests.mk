@@ -1,4 +1,6 @@
 TEST_PROGRAMS += \
+	test/devices/test_config_json_seeds \
+	test/devices/test_device_options_seeds \
 	test/devices/test_devices \
 	test/devices/test_golden \
 	test/devices/test_roundtrip

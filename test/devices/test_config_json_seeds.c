@@ -1,0 +1,8 @@
+/* The seed corpus of fuzz_config_json run as a test in make check (see fuzz_seeds.h). */
+#include "test/devices/fuzz_config_json.c"
+#include "test/flags/fuzz_seeds.h"
+
+int main(void)
+{
+	return run_fuzz_seeds("test/devices/corpus/fuzz_config_json");
+}
