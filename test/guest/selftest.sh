@@ -160,7 +160,7 @@ report_boot() { # report_boot LOG
 	# shellcheck disable=SC2046
 	run_qemu 180 -M q35 -m 512 -smp 2 \
 		-kernel "$out/vmlinuz" -initrd "$out/initrd.img" \
-		-append "console=hvc0 console=ttyS0 vzkit.mode=report vzkit.net=dhcp $shares" \
+		-append "console=hvc0 console=ttyS0 vzkit.mode=report vzkit.net=dhcp vzkit.disks=5 $shares" \
 		-serial file:"$1.serial" $(console_args "$1") \
 		-device virtserialport,chardev=port1,name=org.vzkit.test -chardev null,id=port1 \
 		-blockdev driver=file,filename="$work/disk1.img",node-name=d1 \
@@ -229,13 +229,14 @@ if [ "$last" = "VZKIT report done" ]; then pass report-done-last; else fail repo
 # Every VZKIT line is KIND key=value...: no stray output on the report channel.
 expect_none report-format "$log" '^VZKIT .*[[:cntrl:]]'
 expect_match report-serial-too "$log.serial" "^VZKIT report done"
-grep '^VZKIT mode=' "$log" | sed 's/^/# /'
+expect_none report-settled "$log" "^VZKIT settle-timeout"
+grep '^VZKIT boot mode=' "$log" | sed 's/^/# /'
 
 # Extra report boots for the boot-time median.
 for ((i = 2; i <= runs; i++)); do
 	report_boot "$work/report$i.log"
 	grep -qxF "VZKIT report done" "$work/report$i.log" || fail "report-run-$i" "no report"
-	echo "# time report-q35 boot_to_poweroff_ms=$boot_ms $(grep '^VZKIT mode=' "$work/report$i.log")"
+	echo "# time report-q35 boot_to_poweroff_ms=$boot_ms $(grep '^VZKIT boot mode=' "$work/report$i.log")"
 	report_times="$report_times $boot_ms"
 done
 median=$(echo "$report_times" | tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
@@ -248,7 +249,8 @@ rm -f "$log"
 start_qemu -M q35 -m 256 -smp 1 -kernel "$out/vmlinuz" -initrd "$out/initrd.img" \
 	-append "console=hvc0 vzkit.mode=wait" $(console_args "$log")
 if wait_for "$log" '^VZKIT tick 2$' 90; then
-	expect_match wait-ready "$log" '^VZKIT ready powerbuttons=[1-9]$'
+	expect_match wait-ready "$log" '^VZKIT powerbuttons count=[1-9]$'
+	expect_line wait-ready-line "$log" "VZKIT ready"
 	qmp '{"execute":"stop"}'
 	sleep 0.5
 	paused_ticks=$(grep -c '^VZKIT tick' "$log")
@@ -335,7 +337,7 @@ start_qemu -M microvm -m 256 -smp 1 -kernel "$out/vmlinuz" -initrd "$out/initrd.
 	-blockdev driver=file,filename="$work/disk1.img",node-name=d1,read-only=on \
 	-device virtio-blk-device,drive=d1,serial=vzk-serial-1
 if wait_for "$log" '^VZKIT tick 2$' 90; then
-	expect_match microvm-ready "$log" '^VZKIT ready powerbuttons=[1-9]$'
+	expect_match microvm-ready "$log" '^VZKIT powerbuttons count=[1-9]$'
 	qmp '{"execute":"system_powerdown"}'
 	wait_qemu 60
 	expect_line microvm-powerbutton "$log" "VZKIT powerbutton"
@@ -349,11 +351,13 @@ fi
 log=$work/demo.log
 # shellcheck disable=SC2046
 run_qemu 120 -M q35 -m 256 -smp 1 -kernel "$out/vmlinuz" -initrd "$out/initrd.img" \
-	-append "console=hvc0 quiet vzkit.mode=demo" $(console_args "$log") \
+	-append "console=hvc0 quiet vzkit.mode=demo vzkit.disks=2 vzkit.settle=1" $(console_args "$log") \
 	-blockdev driver=file,filename="$work/disk1.img",node-name=d1,read-only=on \
 	-device virtio-blk-pci,drive=d1,serial=demo-disk
 expect_match demo-greeting "$log" "Hello from a vzkit guest"
 expect_match demo-disk "$log" "disk +vda: 1 MiB, read-only, serial demo-disk"
+# vzkit.disks=2 with one disk attached: the wait gives up after vzkit.settle=1 and says why.
+expect_match demo-settle-timeout "$log" "^VZKIT settle-timeout seconds=1 reason=fewer_than_2_disks"
 if [ "$qemu_rc" = 0 ]; then pass demo-poweroff; else fail demo-poweroff "qemu exit $qemu_rc"; fi
 
 [ $failures = 0 ] || { echo "# logs kept in $work"; trap - EXIT; }
