@@ -1,6 +1,7 @@
 /* --device nbd: a disk served by an NBD server
  * (VZNetworkBlockDeviceStorageDeviceAttachment on a virtio block device). */
 #include <string.h>
+#include <strings.h>
 
 #include "devices/registry.h"
 #include "devices/storage.h"
@@ -15,15 +16,18 @@ struct nbd_config {
 
 static const char *const sync_choices[] = {"full", "none", NULL};
 
+#define NBD_MAX_TIMEOUT_MS 86400000u
+#define NANOSECONDS_PER_MS 1000000u
+
 static const struct key_spec nbd_keys[] = {
 	{.name = "uri", .kind = KEY_STRING, .offset = offsetof(struct nbd_config, uri),
 	 .help = "nbd://host[:port]/export, nbds://..., or nbd+unix:///export?socket=PATH",
 	 .required = true, .json_name = "uri"},
 	{.name = "deviceId", .kind = KEY_STRING, .offset = offsetof(struct nbd_config, device_id),
 	 .help = "identifier the guest sees, up to 20 characters", .json_name = "deviceIdentifier"},
+	/* JSON "timeout" is a Go time.Duration (nanoseconds): nbd_json_in/out. */
 	{.name = "timeout", .kind = KEY_UINT, .offset = offsetof(struct nbd_config, timeout_ms),
-	 .help = "connection timeout in milliseconds (default 15000)", .min = 1, .max = 86400000,
-	 .json_name = "timeout"},
+	 .help = "connection timeout in milliseconds (default 15000)", .min = 1, .max = NBD_MAX_TIMEOUT_MS},
 	{.name = "sync", .kind = KEY_ENUM, .offset = offsetof(struct nbd_config, sync),
 	 .help = "how writes reach the server: full (default) or none", .choices = sync_choices,
 	 .json_name = "synchronizationMode"},
@@ -101,6 +105,33 @@ static int nbd_check(void *config, key_set_mask *given, const char *what, struct
 	return 0;
 }
 
+/* vfkit writes the timeout as a Go time.Duration: an integer of nanoseconds. */
+static int nbd_json_in(void *config, key_set_mask *given, const char *field, json_t *value, const char *what,
+		       struct vzk_error *err)
+{
+	struct nbd_config *nbd = config;
+	json_int_t nanoseconds;
+
+	if (strcasecmp(field, "timeout") != 0)
+		return 0;
+	if (!json_is_integer(value) || (nanoseconds = json_integer_value(value)) <= 0 ||
+	    nanoseconds % NANOSECONDS_PER_MS != 0 || nanoseconds / NANOSECONDS_PER_MS > NBD_MAX_TIMEOUT_MS)
+		return vzk_usage_error(err, "%s: field 'timeout' must be nanoseconds, a whole number of milliseconds from 1 to %u",
+				       what, NBD_MAX_TIMEOUT_MS);
+	nbd->timeout_ms = (uint64_t)nanoseconds / NANOSECONDS_PER_MS;
+	component_mark_given(&nbd_device, given, "timeout");
+	return 1;
+}
+
+static int nbd_json_out(const void *config, key_set_mask given, json_t *object)
+{
+	const struct nbd_config *nbd = config;
+
+	if (!component_given(&nbd_device, given, "timeout"))
+		return 0;
+	return json_object_set_new(object, "timeout", json_integer((json_int_t)(nbd->timeout_ms * NANOSECONDS_PER_MS)));
+}
+
 static int nbd_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
 		    struct vzk_error *err)
 {
@@ -130,5 +161,7 @@ const struct component_ops nbd_device = {
 	.keys = {nbd_keys, sizeof(nbd_keys) / sizeof(nbd_keys[0])},
 	.config_size = sizeof(struct nbd_config),
 	.check = nbd_check,
+	.json_in = nbd_json_in,
+	.json_out = nbd_json_out,
 	.emit = nbd_emit,
 };
