@@ -223,6 +223,8 @@ int component_from_json(const struct component_ops *const *registry, const char 
 		vzk_usage_error(err, "%s: unknown field '%s'", where, field);
 		goto fail;
 	}
+	if (ops->json_absent != NULL)
+		ops->json_absent(out->config, &out->given);
 	for (size_t i = 0; i < ops->keys.count; i++) {
 		if (ops->keys.keys[i].required && !(out->given & (1u << i))) {
 			vzk_usage_error(err, "%s: missing field '%s'", where,

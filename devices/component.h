@@ -30,6 +30,10 @@ struct component_ops {
 	 * error. May be NULL. */
 	int (*json_in)(void *config, key_set_mask *given, const char *field, json_t *value,
 		       const char *what, struct vzk_error *err);
+	/* After the JSON fields, before check: what vfkit's JSON means by a
+	 * field it left out (Go's zero value, e.g. no "listen" is connect),
+	 * where that differs from the option string's default. May be NULL. */
+	void (*json_absent)(void *config, key_set_mask *given);
 	/* Adds the JSON fields the key table cannot produce. May be NULL. */
 	int (*json_out)(const void *config, key_set_mask given, json_t *object);
 	/* Emits the VZ object(s) for this component into the configuration. */

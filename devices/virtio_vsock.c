@@ -55,6 +55,18 @@ static int virtio_vsock_json_in(void *config, key_set_mask *given, const char *f
 	return 1;
 }
 
+/* vfkit leaves "listen" out when it is false (omitempty): that is connect,
+ * whereas an option string without listen or connect means listen. */
+static void virtio_vsock_json_absent(void *config, key_set_mask *given)
+{
+	struct virtio_vsock_config *vsock = config;
+
+	if (!vsock->listen && !vsock->connect) {
+		vsock->connect = true;
+		component_mark_given(&virtio_vsock_device, given, "connect");
+	}
+}
+
 static int virtio_vsock_json_out(const void *config, key_set_mask given, json_t *object)
 {
 	const struct virtio_vsock_config *vsock = config;
@@ -85,6 +97,7 @@ const struct component_ops virtio_vsock_device = {
 	.config_size = sizeof(struct virtio_vsock_config),
 	.check = virtio_vsock_check,
 	.json_in = virtio_vsock_json_in,
+	.json_absent = virtio_vsock_json_absent,
 	.json_out = virtio_vsock_json_out,
 	.emit = virtio_vsock_emit,
 };
