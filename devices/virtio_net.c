@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "devices/registry.h"
@@ -29,8 +30,9 @@ static const struct key_spec virtio_net_keys[] = {
 	{.name = "unixSocketPath", .kind = KEY_PATH,
 	 .offset = offsetof(struct virtio_net_config, unix_socket_path),
 	 .help = "unixgram socket of a user-mode network stack (gvproxy)", .json_name = "unixSocketPath"},
+	/* JSON "macAddress": virtio_net_json_in/out (older vfkit wrote base64) */
 	{.name = "mac", .kind = KEY_STRING, .offset = offsetof(struct virtio_net_config, mac),
-	 .help = "MAC address xx:xx:xx:xx:xx:xx (random when absent)", .json_name = "macAddress"},
+	 .help = "MAC address xx:xx:xx:xx:xx:xx (random when absent)"},
 	{.name = "type", .kind = KEY_ENUM, .offset = offsetof(struct virtio_net_config, type),
 	 .help = "unixgram: attach to the unixgram socket at path", .choices = net_type_choices,
 	 .json_name = "type"},
@@ -113,6 +115,69 @@ static int virtio_net_check(void *config, key_set_mask *given, const char *what,
 	return 0;
 }
 
+/* Older vfkit wrote the MAC as Go writes a []byte: 8 characters of base64. */
+static int decode_base64_mac(const char *text, uint8_t mac[6])
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint64_t bits = 0;
+
+	if (strlen(text) != 8)
+		return -1;
+	for (int i = 0; i < 8; i++) {
+		const char *at = text[i] != '\0' ? strchr(alphabet, text[i]) : NULL;
+		if (at == NULL)
+			return -1;
+		bits = bits << 6 | (uint64_t)(at - alphabet);
+	}
+	for (int i = 5; i >= 0; i--, bits >>= 8)
+		mac[i] = (uint8_t)(bits & 0xff);
+	return 0;
+}
+
+/* "macAddress" (text, or older vfkit's base64) and older vfkit's "Socket":
+ * null (an fd cannot travel in JSON; only its absence is accepted). */
+static int virtio_net_json_in(void *config, key_set_mask *given, const char *field, json_t *value,
+			      const char *what, struct vzk_error *err)
+{
+	struct virtio_net_config *net = config;
+	uint8_t bytes[6];
+	char text[18];
+
+	if (strcasecmp(field, "socket") == 0) {
+		if (!json_is_null(value))
+			return vzk_usage_error(err, "%s: field 'Socket' (an inherited fd) cannot be loaded from JSON", what);
+		return 1;
+	}
+	if (strcasecmp(field, "macAddress") != 0)
+		return 0;
+	if (json_is_null(value) || (json_is_string(value) && json_string_length(value) == 0))
+		return 1;
+	if (!json_is_string(value))
+		return vzk_usage_error(err, "%s: field 'macAddress' must be a string", what);
+	if (decode_base64_mac(json_string_value(value), bytes) == 0) {
+		vz_format_mac(bytes, text);
+		free(net->mac);
+		net->mac = strdup(text);
+	} else {
+		free(net->mac);
+		net->mac = strdup(json_string_value(value));
+	}
+	if (net->mac == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	component_mark_given(&virtio_net_device, given, "mac");
+	return 1;
+}
+
+static int virtio_net_json_out(const void *config, key_set_mask given, json_t *object)
+{
+	const struct virtio_net_config *net = config;
+
+	(void)given;
+	if (net->mac == NULL)
+		return 0;
+	return json_object_set_new(object, "macAddress", json_string(net->mac));
+}
+
 static int virtio_net_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
 			   struct vzk_error *err)
 {
@@ -152,5 +217,7 @@ const struct component_ops virtio_net_device = {
 	.keys = {virtio_net_keys, sizeof(virtio_net_keys) / sizeof(virtio_net_keys[0])},
 	.config_size = sizeof(struct virtio_net_config),
 	.check = virtio_net_check,
+	.json_in = virtio_net_json_in,
+	.json_out = virtio_net_json_out,
 	.emit = virtio_net_emit,
 };
