@@ -213,6 +213,18 @@ static void test_config(void)
 			    "{\"devices\":[{\"kind\":\"virtionet\",\"nat\":true,\"unixSocketPath\":\"/s\"}]}");
 	expect_config_error("--config: a bad MAC", "(virtionet): mac 'xx' is not a MAC address",
 			    "{\"devices\":[{\"kind\":\"virtionet\",\"nat\":true,\"macAddress\":\"xx\"}]}");
+	expect_config_error("--config: nbd timeout not whole milliseconds", "(nbd): field 'timeout' must be nanoseconds, a whole number of milliseconds",
+			    "{\"devices\":[{\"kind\":\"nbd\",\"uri\":\"nbd://h/e\",\"timeout\":1500}]}");
+	expect_config_error("--config: nbd timeout zero", "(nbd): field 'timeout' must be nanoseconds",
+			    "{\"devices\":[{\"kind\":\"nbd\",\"uri\":\"nbd://h/e\",\"timeout\":0}]}");
+	expect_config_error("--config: nbd timeout over a day", "(nbd): field 'timeout' must be nanoseconds",
+			    "{\"devices\":[{\"kind\":\"nbd\",\"uri\":\"nbd://h/e\",\"timeout\":86401000000000}]}");
+	expect_config_error("--config: an inherited socket cannot be loaded", "(virtionet): field 'Socket' (an inherited fd) cannot be loaded",
+			    "{\"devices\":[{\"kind\":\"virtionet\",\"Socket\":{}}]}");
+	expect_config_error("--config: macAddress not a string", "(virtionet): field 'macAddress' must be a string",
+			    "{\"devices\":[{\"kind\":\"virtionet\",\"nat\":true,\"macAddress\":525400123456}]}");
+	expect_config_error("--config: base64 MAC of a multicast address", "is a multicast address",
+			    "{\"devices\":[{\"kind\":\"virtionet\",\"nat\":true,\"macAddress\":\"AQBeAAAB\"}]}");
 	expect_config_error("--config: unknown bootloader kind", "--config: bootloader: unknown kind 'biosBootloader'",
 			    "{\"bootloader\":{\"kind\":\"biosBootloader\"}}");
 	expect_config_error("--config: bootloader missing field", "--config: bootloader (linuxBootloader): missing field 'vmlinuzPath'",

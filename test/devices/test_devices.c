@@ -391,9 +391,9 @@ static void test_nbd(void)
 		CHECK(emit_device(text, VZ_PLATFORM_GENERIC, &vz) && strcmp(vz.storage_devices[0].attachment.url, good_uris[i]) == 0);
 		vz_vm_configuration_free(&vz);
 	}
-	TEST_CASE("nbd: defaults are printed (JSON and option string)");
+	TEST_CASE("nbd: defaults are printed (JSON timeout in nanoseconds, as vfkit's time.Duration)");
 	CHECK_STR(printed_json("nbd,uri=nbd://h/e"),
-		  "{\"devName\":\"nbd\",\"kind\":\"nbd\",\"readOnly\":false,\"synchronizationMode\":\"full\",\"timeout\":15000,"
+		  "{\"devName\":\"nbd\",\"kind\":\"nbd\",\"readOnly\":false,\"synchronizationMode\":\"full\",\"timeout\":15000000000,"
 		  "\"uri\":\"nbd://h/e\"}");
 	CHECK_STR(printed("nbd,uri=nbd://h/e"), "nbd,uri=nbd://h/e,timeout=15000,sync=full");
 }

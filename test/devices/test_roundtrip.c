@@ -280,13 +280,13 @@ static const struct {
 	{"vfkit JSON, efi with every storage kind",
 	 "{\"vcpus\":4,\"memoryBytes\":4294967296,\"bootloader\":{\"kind\":\"efiBootloader\",\"efiVariableStorePath\":\"/v\","
 	 "\"createVariableStore\":true},\"devices\":[{\"kind\":\"nvme\",\"imagePath\":\"/n\"},{\"kind\":\"usbmassstorage\","
-	 "\"imagePath\":\"/u\",\"readOnly\":true},{\"kind\":\"nbd\",\"uri\":\"nbd://h/x\",\"timeout\":100,"
+	 "\"imagePath\":\"/u\",\"readOnly\":true},{\"kind\":\"nbd\",\"uri\":\"nbd://h/x\",\"timeout\":100000000,"
 	 "\"synchronizationMode\":\"none\"},{\"kind\":\"virtiorng\"},{\"kind\":\"virtioballoon\"},{\"kind\":\"rosetta\","
 	 "\"mountTag\":\"r\",\"installRosetta\":true}],\"ignition\":{\"kind\":\"ignition\",\"configPath\":\"/c.ign\"},\"nested\":true}",
 	 "{\"vcpus\":4,\"memoryBytes\":4294967296,\"bootloader\":{\"kind\":\"efiBootloader\",\"efiVariableStorePath\":\"/v\","
 	 "\"createVariableStore\":true},\"devices\":[{\"kind\":\"nvme\",\"devName\":\"nvme\",\"imagePath\":\"/n\",\"readOnly\":false},"
 	 "{\"kind\":\"usbmassstorage\",\"devName\":\"usb-mass-storage\",\"imagePath\":\"/u\",\"readOnly\":true},{\"kind\":\"nbd\","
-	 "\"devName\":\"nbd\",\"uri\":\"nbd://h/x\",\"timeout\":100,\"synchronizationMode\":\"none\",\"readOnly\":false},"
+	 "\"devName\":\"nbd\",\"uri\":\"nbd://h/x\",\"synchronizationMode\":\"none\",\"readOnly\":false,\"timeout\":100000000},"
 	 "{\"kind\":\"virtiorng\"},{\"kind\":\"virtioballoon\"},{\"kind\":\"rosetta\",\"mountTag\":\"r\",\"installRosetta\":true,"
 	 "\"ignoreIfMissing\":false}],\"ignition\":{\"kind\":\"ignition\",\"configPath\":\"/c.ign\"},\"nested\":true}"},
 	{"vfkit JSON, macOS with a GUI display",
@@ -297,6 +297,82 @@ static const struct {
 	 "\"hardwareModelPath\":\"/h\",\"auxImagePath\":\"/a\"},\"devices\":[{\"kind\":\"virtiogpu\",\"width\":1920,\"height\":1200,"
 	 "\"usesGUI\":true},{\"kind\":\"virtioinput\",\"inputType\":\"keyboard\"}]}"},
 };
+
+/* The JSON three generations of vfkit write (field names, MAC encoding,
+ * omitted zero values), each loaded and written back the way vzkit writes. */
+static const struct {
+	const char *name;
+	const char *json;
+	const char *want;
+} vfkit_generations[] = {
+	{"vfkit JSON, first generation (Go field names, base64 MAC, Socket null)",
+	 "{\"vcpus\":2,\"memoryBytes\":2147483648,\"bootloader\":{\"kind\":\"linuxBootloader\",\"VmlinuzPath\":\"/b/vmlinuz\","
+	 "\"KernelCmdLine\":\"console=hvc0\",\"InitrdPath\":\"/b/initrd\"},\"timesync\":{\"VsockPort\":1234},\"devices\":["
+	 "{\"kind\":\"virtioserial\",\"LogFile\":\"/l/console.log\",\"UsesStdio\":false},"
+	 "{\"kind\":\"virtionet\",\"Nat\":true,\"MacAddress\":\"UlQAEjRW\",\"Socket\":null,\"UnixSocketPath\":\"\"},"
+	 "{\"kind\":\"virtioblk\",\"DevName\":\"virtio-blk\",\"ImagePath\":\"/d/root.img\",\"ReadOnly\":false,\"DeviceIdentifier\":\"\"},"
+	 "{\"kind\":\"virtiosock\",\"Port\":1024,\"SocketURL\":\"/s/tap.sock\",\"Listen\":false},"
+	 "{\"kind\":\"virtiofs\",\"SharedDir\":\"/home/u\",\"MountTag\":\"home\"}]}",
+	 "{\"vcpus\":2,\"memoryBytes\":2147483648,\"bootloader\":{\"kind\":\"linuxBootloader\",\"vmlinuzPath\":\"/b/vmlinuz\","
+	 "\"initrdPath\":\"/b/initrd\",\"kernelCmdLine\":\"console=hvc0\"},\"devices\":["
+	 "{\"kind\":\"virtioserial\",\"logFile\":\"/l/console.log\",\"usesStdio\":false,\"usesPty\":false},"
+	 "{\"kind\":\"virtionet\",\"nat\":true,\"macAddress\":\"52:54:00:12:34:56\"},"
+	 "{\"kind\":\"virtioblk\",\"devName\":\"virtio-blk\",\"imagePath\":\"/d/root.img\",\"readOnly\":false},"
+	 "{\"kind\":\"virtiosock\",\"port\":1024,\"socketURL\":\"/s/tap.sock\",\"listen\":false},"
+	 "{\"kind\":\"virtiofs\",\"sharedDir\":\"/home/u\",\"mountTag\":\"home\"}],\"timesync\":{\"vsockPort\":1234}}"},
+	{"vfkit JSON, second generation (json tags, base64 MAC, listen omitted)",
+	 "{\"vcpus\":1,\"memoryBytes\":1073741824,\"bootloader\":{\"kind\":\"efiBootloader\",\"efiVariableStorePath\":\"/e/vars\","
+	 "\"createVariableStore\":true},\"devices\":[{\"kind\":\"virtionet\",\"nat\":true,\"macAddress\":\"WpTv5AzO\"},"
+	 "{\"kind\":\"virtiosock\",\"port\":1025,\"socketURL\":\"/s/ready.sock\"},"
+	 "{\"kind\":\"virtiosock\",\"port\":1026,\"socketURL\":\"/s/other.sock\",\"listen\":true},"
+	 "{\"kind\":\"virtioblk\",\"devName\":\"virtio-blk\",\"imagePath\":\"/d/disk.raw\"},"
+	 "{\"kind\":\"rosetta\",\"mountTag\":\"rosetta\",\"installRosetta\":false}]}",
+	 "{\"vcpus\":1,\"memoryBytes\":1073741824,\"bootloader\":{\"kind\":\"efiBootloader\",\"efiVariableStorePath\":\"/e/vars\","
+	 "\"createVariableStore\":true},\"devices\":[{\"kind\":\"virtionet\",\"nat\":true,\"macAddress\":\"5a:94:ef:e4:0c:ce\"},"
+	 "{\"kind\":\"virtiosock\",\"port\":1025,\"socketURL\":\"/s/ready.sock\",\"listen\":false},"
+	 "{\"kind\":\"virtiosock\",\"port\":1026,\"socketURL\":\"/s/other.sock\",\"listen\":true},"
+	 "{\"kind\":\"virtioblk\",\"devName\":\"virtio-blk\",\"imagePath\":\"/d/disk.raw\",\"readOnly\":false},"
+	 "{\"kind\":\"rosetta\",\"mountTag\":\"rosetta\",\"installRosetta\":false,\"ignoreIfMissing\":false}]}"},
+	{"vfkit JSON, current generation (text MAC, NBD timeout as a Go duration)",
+	 "{\"vcpus\":4,\"memoryBytes\":4294967296,\"bootloader\":{\"kind\":\"linuxBootloader\",\"vmlinuzPath\":\"/b/k\","
+	 "\"initrdPath\":\"/b/i\",\"kernelCmdLine\":\"quiet\"},\"devices\":["
+	 "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s/gv.sock\",\"macAddress\":\"5a:94:ef:e4:0c:ee\"},"
+	 "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s/gv2.sock\",\"macAddress\":\"5a:94:ef:e4:0c:ef\",\"vfkitMagic\":false},"
+	 "{\"kind\":\"virtiosock\",\"port\":2222,\"socketURL\":\"/s/ssh.sock\"},"
+	 "{\"kind\":\"nbd\",\"devName\":\"nbd\",\"uri\":\"nbd://h:10809/e\",\"DeviceIdentifier\":\"\",\"SynchronizationMode\":\"full\","
+	 "\"Timeout\":2000000},"
+	 "{\"kind\":\"virtioserial\",\"logFile\":\"/l/c.log\"},{\"kind\":\"usbmassstorage\",\"devName\":\"usb-mass-storage\","
+	 "\"imagePath\":\"/d/i.iso\",\"readOnly\":true}],\"timesync\":{\"vsockPort\":1234}}",
+	 "{\"vcpus\":4,\"memoryBytes\":4294967296,\"bootloader\":{\"kind\":\"linuxBootloader\",\"vmlinuzPath\":\"/b/k\","
+	 "\"initrdPath\":\"/b/i\",\"kernelCmdLine\":\"quiet\"},\"devices\":["
+	 "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s/gv.sock\",\"vfkitMagic\":true,\"macAddress\":\"5a:94:ef:e4:0c:ee\"},"
+	 "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s/gv2.sock\",\"vfkitMagic\":false,\"macAddress\":\"5a:94:ef:e4:0c:ef\"},"
+	 "{\"kind\":\"virtiosock\",\"port\":2222,\"socketURL\":\"/s/ssh.sock\",\"listen\":false},"
+	 "{\"kind\":\"nbd\",\"devName\":\"nbd\",\"uri\":\"nbd://h:10809/e\",\"synchronizationMode\":\"full\",\"readOnly\":false,"
+	 "\"timeout\":2000000},"
+	 "{\"kind\":\"virtioserial\",\"logFile\":\"/l/c.log\",\"usesStdio\":false,\"usesPty\":false},"
+	 "{\"kind\":\"usbmassstorage\",\"devName\":\"usb-mass-storage\",\"imagePath\":\"/d/i.iso\",\"readOnly\":true}],"
+	 "\"timesync\":{\"vsockPort\":1234}}"},
+};
+
+static void test_vfkit_generations(void)
+{
+	for (size_t i = 0; i < sizeof(vfkit_generations) / sizeof(vfkit_generations[0]); i++) {
+		char error[1024] = "";
+		char *json_again, *json_via_argv;
+		char name[256];
+
+		via_json(vfkit_generations[i].json, &json_again, &json_via_argv, error, sizeof(error));
+		snprintf(name, sizeof(name), "%s: loads with vfkit's meaning", vfkit_generations[i].name);
+		CHECK_NAMED(name, json_again != NULL && strcmp(json_again, vfkit_generations[i].want) == 0,
+			    "\n  want: %s\n  got:  %s\n  %s", vfkit_generations[i].want, json_again ? json_again : "(none)", error);
+		snprintf(name, sizeof(name), "%s: JSON → flags → JSON", vfkit_generations[i].name);
+		CHECK_NAMED(name, json_via_argv != NULL && strcmp(json_via_argv, vfkit_generations[i].want) == 0,
+			    "\n  want: %s\n  got:  %s\n  %s", vfkit_generations[i].want, json_via_argv ? json_via_argv : "(none)", error);
+		free(json_again);
+		free(json_via_argv);
+	}
+}
 
 static void test_from_json(void)
 {
@@ -343,6 +419,7 @@ int main(void)
 	test_every_device();
 	test_golden_cases();
 	test_from_json();
+	test_vfkit_generations();
 	test_unwritable_value();
 	TEST_EXIT();
 }
