@@ -451,6 +451,54 @@ static void test_help_text(void)
 	free(text);
 }
 
+/* output_shell_quote: what bash reads back is the argument, byte for byte. */
+static void test_shell_quote(void)
+{
+	static const char *const args[] = {
+		"plain", "", "two words", "it's", "'", "''", "a\"b", "$HOME", "`id`", "a\\b", "*", "~user", "x;y",
+		"line\nbreak", "tab\there", "caf\xc3\xa9", "--device", "virtio-blk,path=\"/a b\"", "!event", "a=b,c:d/e@f%g+h",
+	};
+
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		char *quoted = NULL, *command = NULL, *got = NULL;
+		size_t size = 0;
+		FILE *out = open_memstream(&quoted, &size);
+		FILE *pipe;
+		char name[96];
+
+		output_shell_quote(args[i], out);
+		fclose(out);
+		size = 0;
+		out = open_memstream(&command, &size);
+		fprintf(out, "bash -c 'printf %%s \"$1\"' _ %s", quoted);
+		fclose(out);
+		pipe = popen(command, "r");
+		size = 0;
+		out = open_memstream(&got, &size);
+		if (pipe != NULL) {
+			int c;
+			while ((c = getc(pipe)) != EOF)
+				putc(c, out);
+			pclose(pipe);
+		}
+		fclose(out);
+		snprintf(name, sizeof(name), "output_shell_quote case %zu reads back", i);
+		CHECK_NAMED(name, strcmp(got, args[i]) == 0, "quoted as %s, bash read '%s'", quoted, got);
+		free(quoted);
+		free(command);
+		free(got);
+	}
+	{
+		char *quoted = NULL;
+		size_t size = 0;
+		FILE *out = open_memstream(&quoted, &size);
+		output_shell_quote("virtio-blk,path=/vm/disk.img", out);
+		fclose(out);
+		CHECK_NAMED("output_shell_quote leaves safe words bare", strcmp(quoted, "virtio-blk,path=/vm/disk.img") == 0, "%s", quoted);
+		free(quoted);
+	}
+}
+
 int main(void)
 {
 	snprintf(config_dir, sizeof(config_dir), "/tmp/vzkit-args.XXXXXX");
@@ -462,6 +510,7 @@ int main(void)
 	test_flags();
 	test_gui();
 	test_help_text();
+	test_shell_quote();
 	{
 		char command[128];
 		snprintf(command, sizeof(command), "rm -rf '%s'", config_dir);
