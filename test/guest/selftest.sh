@@ -292,7 +292,7 @@ fi
 # --- 4. EFI: OVMF -> GRUB on the ESP -> kernel -> report ---------------------------------------
 # The firmware is found the way QEMU's tools do: JSON descriptors, UEFI on flash for q35,
 # without Secure Boot or SMM.
-firmware_code= firmware_vars=
+firmware_code='' firmware_vars=''
 for descriptor in /usr/share/qemu/firmware/*.json; do
 	[ -f "$descriptor" ] || continue
 	command -v jq >/dev/null || break
