@@ -6,6 +6,8 @@ LIB_SRCS += \
 	cmd/lifecycle.c \
 	cmd/log.c \
 	cmd/output.c \
+	cmd/rest.c \
+	cmd/unix_socket.c \
 	cmd/vsock_services.c
 MAIN_SRCS += \
 	cmd/main.c

@@ -28,4 +28,12 @@ int rest_server_start(const struct rest_uri *uri, const struct rest_handlers *ha
 /* Stops serving and removes the unix socket. NULL ok. */
 void rest_server_stop(struct rest_server *server);
 
+/* The largest POST body accepted; larger gets 413. */
+#define REST_MAX_BODY_BYTES 4096
+
+/* POST /vm/state body → request. 0, or -1 with err and *http_status 400 (not
+ * JSON) or 500 (no such state), as vfkit answers. */
+int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *out,
+			  int *http_status, struct vzk_error *err);
+
 #endif

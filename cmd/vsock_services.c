@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmd/log.h"
+#include "cmd/unix_socket.h"
 
 #define IGNITION_MAX_BYTES (16u << 20)
 #define PUMP_BUFFER_BYTES 65536
@@ -158,79 +159,6 @@ static void pump_start(struct vsock_services *owner, int fd_a, int fd_b)
 	pthread_attr_destroy(&attr);
 }
 
-/* ---- unix sockets ---- */
-
-/* macOS has neither SOCK_CLOEXEC nor accept4/pipe2: set close-on-exec after. */
-static int cloexec(int fd)
-{
-	if (fd >= 0)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
-}
-
-static int unix_address(const char *path, struct sockaddr_un *address, struct vzk_error *err)
-{
-	memset(address, 0, sizeof(*address));
-	address->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(address->sun_path))
-		return vzk_usage_error(err, "unix socket path too long: %s", path);
-	memcpy(address->sun_path, path, strlen(path));
-	return 0;
-}
-
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un address;
-	int fd;
-
-	if (unix_address(path, &address, NULL) != 0)
-		return -1;
-	fd = cloexec(socket(AF_UNIX, SOCK_STREAM, 0));
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Binds a listening unix socket at path. A socket file nobody answers on is
- * a leftover and is replaced; a live one or any other file is an error. */
-static int unix_listen(const char *path, const char *what, struct vzk_error *err)
-{
-	struct sockaddr_un address;
-	struct stat st;
-	mode_t old_umask;
-	int fd;
-
-	if (unix_address(path, &address, err) != 0)
-		return -1;
-	if (lstat(path, &st) == 0) {
-		int probe;
-		if (!S_ISSOCK(st.st_mode))
-			return vzk_usage_error(err, "%s: %s exists and is not a socket", what, path);
-		probe = unix_connect(path);
-		if (probe >= 0) {
-			close(probe);
-			return vzk_usage_error(err, "%s: %s is in use by another process", what, path);
-		}
-		unlink(path);
-	}
-	fd = cloexec(socket(AF_UNIX, SOCK_STREAM, 0));
-	if (fd < 0)
-		return vzk_runtime_error(err, "%s: socket: %s", what, strerror(errno));
-	old_umask = umask(0177); /* the socket is born 0600 */
-	if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, 16) != 0) {
-		umask(old_umask);
-		vzk_runtime_error(err, "%s: cannot listen on %s: %s", what, path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	umask(old_umask);
-	return fd;
-}
-
 /* ---- listen mode ---- */
 
 static void on_guest_connection(void *context, int guest_fd)
@@ -242,7 +170,7 @@ static void on_guest_connection(void *context, int guest_fd)
 		close(guest_fd);
 		return;
 	}
-	host_fd = unix_connect(port->path);
+	host_fd = unix_socket_connect(port->path);
 	if (host_fd < 0) {
 		log_message(LOG_LEVEL_ERROR, "vsock port %u: cannot connect to %s: %s", port->port, port->path,
 			    strerror(errno));
@@ -272,7 +200,7 @@ static void *host_listener_main(void *context)
 			break;
 		if (polls[0].revents == 0)
 			continue;
-		host_fd = cloexec(accept(listener->fd, NULL, NULL));
+		host_fd = fd_set_cloexec(accept(listener->fd, NULL, NULL));
 		if (host_fd < 0)
 			continue;
 		if (owner->engine->vsock_connect(owner->vm, listener->port, &guest_fd, &err) != 0) {
@@ -484,7 +412,7 @@ static int start_ports(struct vsock_services *services, const struct vz_vm_confi
 			listener->owner = services;
 			listener->port = port->port;
 			snprintf(listener->path, sizeof(listener->path), "%s", port->socket_path);
-			listener->fd = unix_listen(port->socket_path, "--device virtio-vsock", err);
+			listener->fd = unix_socket_listen(port->socket_path, "--device virtio-vsock", err);
 			if (listener->fd < 0)
 				return -1;
 			services->host_listener_count++;
@@ -518,8 +446,8 @@ int vsock_services_start(const struct vz_engine_ops *engine, struct engine_vm *v
 	*out = services;
 	if (pipe(services->wake_pipe) != 0)
 		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
-	cloexec(services->wake_pipe[0]);
-	cloexec(services->wake_pipe[1]);
+	fd_set_cloexec(services->wake_pipe[0]);
+	fd_set_cloexec(services->wake_pipe[1]);
 	if (start_ports(services, config, err) != 0)
 		return -1;
 	if (config->ignition_path != NULL) {
