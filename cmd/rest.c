@@ -1,195 +1,292 @@
-/* vfkit's REST API on libmicrohttpd: GET/POST /vm/state, GET /vm/inspect. */
+/* vfkit's REST API on libmicrohttpd (HTTP parsing is the library's; the
+ * JSON is jansson's). The server binds its listening socket itself (errors
+ * come back as values with the path or address in them, the unix socket is
+ * never wider than 0600) and hands it to MHD, which answers from a small
+ * pool of its own threads: a slow handler or a stuck client stalls at most
+ * the connections of one thread, never VM supervision. */
 #include "cmd/rest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#include "cmd/unix_socket.h"
-
-/* Enough threads for two cores; a stuck client holds one connection, not a
- * thread, and is dropped after the timeout. */
-#define REST_THREADS 2
-#define REST_CONNECTION_TIMEOUT_SECONDS 10
-#define REST_CONNECTION_LIMIT 512
+/* MHD threads. Two cores are the common case; a request never computes for
+ * long, so more threads than that only buy isolation from a slow handler. */
+#define REST_THREAD_POOL_SIZE 4
+#define REST_LISTEN_BACKLOG 128
 
 struct rest_server {
 	struct MHD_Daemon *daemon;
 	struct rest_handlers handlers;
-	int listen_fd;
-	char unix_path[108];
+	uint16_t port;
+	/* unix: the socket file, removed at stop only while it is still ours */
+	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t socket_dev;
+	ino_t socket_ino;
 };
 
-/* One request's state across the access handler's calls. */
+/* One request with a body: the body collected so far. Requests without a
+ * body are answered at once and never get one. */
 struct rest_request {
-	char body[REST_MAX_BODY_BYTES];
 	size_t body_len;
 	bool too_large;
+	char body[REST_BODY_LIMIT];
 };
 
+/* ---- the POST body ---- */
+
+/* A copy of untrusted text fit for a log line and a JSON string: printable
+ * ASCII only, at most size-1 bytes. */
+static void printable_copy(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+
+	for (; src[i] != '\0' && i + 1 < size; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	dst[i] = '\0';
+}
+
 int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *out,
-			  int *http_status, struct vzk_error *err)
+			  struct vzk_error *err)
 {
 	json_error_t json_err;
 	json_t *root = json_loadb(body, len, 0, &json_err);
-	json_t *state;
+	json_t *state = NULL;
+	const char *key;
+	json_t *value;
+	char shown[65];
 	int request;
 
-	if (root == NULL || !json_is_object(root)) {
-		json_decref(root);
-		*http_status = MHD_HTTP_BAD_REQUEST;
-		return vzk_usage_error(err, "the body must be a JSON object like {\"state\":\"Stop\"}");
+	if (root == NULL) {
+		vzk_usage_error(err, "request body is not JSON: %s", json_err.text);
+		return REST_BODY_MALFORMED;
 	}
-	state = json_object_get(root, "state");
-	request = json_is_string(state) ? vm_state_request_parse(json_string_value(state)) : -1;
-	if (request < 0) {
-		*http_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		vzk_usage_error(err, "unknown state '%s' (valid: Stop, HardStop, Pause, Resume)",
-				json_is_string(state) ? json_string_value(state) : "");
+	if (!json_is_object(root)) {
 		json_decref(root);
-		return -1;
+		vzk_usage_error(err, "request body must be a JSON object like {\"state\":\"Stop\"}");
+		return REST_BODY_MALFORMED;
+	}
+	/* Go's encoding/json (vfkit) matches member names case-insensitively
+	 * and the last match wins. */
+	json_object_foreach(root, key, value) {
+		if (strcasecmp(key, "state") == 0)
+			state = value;
+	}
+	if (!json_is_string(state)) {
+		json_decref(root);
+		vzk_usage_error(err, "request body needs a \"state\" string (Stop, HardStop, Pause or Resume)");
+		return REST_BODY_MALFORMED;
+	}
+	request = vm_state_request_parse(json_string_value(state));
+	/* A name with an embedded NUL cannot be valid: JSON_ALLOW_NUL is off,
+	 * so jansson has refused it already. */
+	if (request < 0) {
+		printable_copy(shown, sizeof(shown), json_string_value(state));
+		json_decref(root);
+		vzk_usage_error(err, "unknown state '%s' (valid: Stop, HardStop, Pause, Resume)", shown);
+		return REST_BODY_UNKNOWN_STATE;
 	}
 	json_decref(root);
 	*out = (enum vm_state_request)request;
-	return 0;
+	return REST_BODY_OK;
 }
 
-static enum MHD_Result send_text(struct MHD_Connection *connection, unsigned status, const char *text,
-				 const char *content_type)
+/* ---- responses ---- */
+
+/* Queues `text` (malloc'd, taken; NULL: no body) with `status`. */
+static enum MHD_Result respond(struct MHD_Connection *connection, unsigned int status, char *text,
+			       const char *allow)
 {
-	struct MHD_Response *response =
-		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *response;
 	enum MHD_Result result;
 
-	if (response == NULL)
+	response = MHD_create_response_from_buffer(text != NULL ? strlen(text) : 0, text,
+						   text != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (response == NULL) {
+		free(text);
 		return MHD_NO;
-	if (content_type != NULL)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	}
+	if (text != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
 	result = MHD_queue_response(connection, status, response);
 	MHD_destroy_response(response);
 	return result;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *connection, unsigned status, json_t *value)
+/* Queues `root` (taken) as JSON. */
+static enum MHD_Result respond_json(struct MHD_Connection *connection, unsigned int status, json_t *root,
+				    const char *allow)
 {
-	char *text = value != NULL ? json_dumps(value, JSON_COMPACT) : NULL;
-	enum MHD_Result result;
+	char *text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
 
-	json_decref(value);
+	json_decref(root);
 	if (text == NULL)
-		return send_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "{\"error\":\"out of memory\"}",
-				 "application/json");
-	result = send_text(connection, status, text, "application/json");
-	free(text);
-	return result;
+		return MHD_NO; /* out of memory: MHD closes the connection */
+	return respond(connection, status, text, allow);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *connection, unsigned status, const char *message)
+/* {"error":"message"} */
+static enum MHD_Result respond_error(struct MHD_Connection *connection, unsigned int status,
+				     const char *message, const char *allow)
 {
-	return send_json(connection, status, json_pack("{ss}", "error", message));
+	json_t *text = json_string(message);
+
+	if (text == NULL) /* not UTF-8: never expected, our messages are ASCII */
+		text = json_string("request failed");
+	return respond_json(connection, status, json_pack("{s:o}", "error", text), allow);
 }
 
-static enum MHD_Result send_method_not_allowed(struct MHD_Connection *connection, const char *allow)
-{
-	struct MHD_Response *response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result result;
+/* ---- endpoints ---- */
 
-	if (response == NULL)
-		return MHD_NO;
-	MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
-	result = MHD_queue_response(connection, MHD_HTTP_METHOD_NOT_ALLOWED, response);
-	MHD_destroy_response(response);
-	return result;
+static void log_line(const struct rest_server *server, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_line(const struct rest_server *server, const char *fmt, ...)
+{
+	char line[1200];
+	va_list args;
+
+	if (server->handlers.log == NULL)
+		return;
+	va_start(args, fmt);
+	vsnprintf(line, sizeof(line), fmt, args);
+	va_end(args);
+	server->handlers.log(server->handlers.context, line);
 }
 
 static enum MHD_Result get_state(struct rest_server *server, struct MHD_Connection *connection)
 {
 	enum vm_state state = server->handlers.get_state(server->handlers.context);
+	json_t *root = json_pack("{s:s,s:b,s:b,s:b,s:b,s:b}", "state", vm_state_name(state),
+				 "canStart", state == VM_STATE_STOPPED,
+				 "canPause", vm_state_allows(state, VM_REQUEST_PAUSE),
+				 "canResume", vm_state_allows(state, VM_REQUEST_RESUME),
+				 "canStop", vm_state_allows(state, VM_REQUEST_STOP),
+				 "canHardStop", vm_state_allows(state, VM_REQUEST_HARD_STOP));
 
-	return send_json(connection, MHD_HTTP_OK,
-			 json_pack("{sssbsbsbsbsb}", "state", vm_state_name(state), "canStart",
-				   state == VM_STATE_STOPPED, "canPause", vm_state_allows(state, VM_REQUEST_PAUSE),
-				   "canResume", vm_state_allows(state, VM_REQUEST_RESUME), "canStop",
-				   vm_state_allows(state, VM_REQUEST_STOP), "canHardStop",
-				   vm_state_allows(state, VM_REQUEST_HARD_STOP)));
-}
-
-static void log_line(struct rest_server *server, const char *fmt, const char *a, const char *b)
-{
-	char line[1200];
-
-	if (server->handlers.log == NULL)
-		return;
-	snprintf(line, sizeof(line), fmt, a, b);
-	server->handlers.log(server->handlers.context, line);
+	return respond_json(connection, MHD_HTTP_OK, root, NULL);
 }
 
 static enum MHD_Result post_state(struct rest_server *server, struct MHD_Connection *connection,
-				  const struct rest_request *request)
+				  const char *body, size_t len)
 {
-	enum vm_state_request change;
 	struct vzk_error err = {0};
-	int http_status;
+	enum vm_state_request request;
+	int parsed = rest_parse_state_body(body, len, &request, &err);
 
-	if (rest_parse_state_body(request->body, request->body_len, &change, &http_status, &err) != 0) {
-		log_line(server, "REST: state change refused: %s%s", err.message, "");
-		return send_error(connection, (unsigned)http_status, err.message);
+	if (parsed == REST_BODY_MALFORMED)
+		return respond_error(connection, MHD_HTTP_BAD_REQUEST, err.message, NULL);
+	if (parsed == REST_BODY_UNKNOWN_STATE) {
+		log_line(server, "REST: state change refused: %s", err.message);
+		return respond_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, err.message, NULL);
 	}
-	if (server->handlers.request_state(server->handlers.context, change, &err) != 0) {
-		log_line(server, "REST: %s requested: failed: %s", vm_state_request_name(change), err.message);
-		return send_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, err.message);
+	if (server->handlers.request_state(server->handlers.context, request, &err) != 0) {
+		if (err.message[0] == '\0')
+			vzk_runtime_error(&err, "the VM cannot %s now", vm_state_request_name(request));
+		log_line(server, "REST: state change %s failed: %s", vm_state_request_name(request), err.message);
+		return respond_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, err.message, NULL);
 	}
-	log_line(server, "REST: %s requested: accepted%s", vm_state_request_name(change), "");
-	return send_text(connection, MHD_HTTP_ACCEPTED, "", NULL);
+	log_line(server, "REST: state change %s requested", vm_state_request_name(request));
+	return respond(connection, MHD_HTTP_ACCEPTED, NULL, NULL);
 }
 
 static enum MHD_Result get_inspect(struct rest_server *server, struct MHD_Connection *connection)
 {
 	char *text = server->handlers.inspect_json(server->handlers.context);
-	enum MHD_Result result;
 
 	if (text == NULL)
-		return send_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot describe the VM");
-	result = send_text(connection, MHD_HTTP_OK, text, "application/json");
-	free(text);
-	return result;
+		return respond_error(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot describe the VM", NULL);
+	return respond(connection, MHD_HTTP_OK, text, NULL);
 }
 
-static bool declared_too_large(struct MHD_Connection *connection)
+/* Routes a complete request. HEAD is GET without the body (MHD drops it). */
+static enum MHD_Result dispatch(struct rest_server *server, struct MHD_Connection *connection,
+				const char *url, const char *method, const char *body, size_t len)
 {
-	const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	return length != NULL && strtoull(length, NULL, 10) > REST_MAX_BODY_BYTES;
+	bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+	if (strcmp(url, "/vm/state") == 0) {
+		if (is_get)
+			return get_state(server, connection);
+		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+			return post_state(server, connection, body, len);
+		return respond_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+				     "method not allowed on /vm/state (GET, POST)", "GET, HEAD, POST");
+	}
+	if (strcmp(url, "/vm/inspect") == 0) {
+		if (is_get)
+			return get_inspect(server, connection);
+		return respond_error(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+				     "method not allowed on /vm/inspect (GET)", "GET, HEAD");
+	}
+	return respond_error(connection, MHD_HTTP_NOT_FOUND,
+			     "not found (endpoints: /vm/state, /vm/inspect)", NULL);
 }
 
-static enum MHD_Result handle_request(void *context, struct MHD_Connection *connection, const char *url,
-				      const char *method, const char *version, const char *upload_data,
-				      size_t *upload_data_size, void **request_context)
+static enum MHD_Result body_too_large(struct MHD_Connection *connection)
 {
-	struct rest_server *server = context;
+	char message[80];
+
+	snprintf(message, sizeof(message), "request body larger than %d bytes", REST_BODY_LIMIT);
+	return respond_error(connection, MHD_HTTP_CONTENT_TOO_LARGE, message, NULL);
+}
+
+/* Whether the request announces a body, and whether its declared length is
+ * already over the limit (then it is answered 413 before it is read). */
+static bool request_has_body(struct MHD_Connection *connection, bool *declared_too_large)
+{
+	const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	*declared_too_large = false;
+	if (length != NULL) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(length, &end, 10);
+		/* MHD has refused a malformed Content-Length already. */
+		if (errno != 0 || n > REST_BODY_LIMIT)
+			*declared_too_large = true;
+		return n > 0 || *declared_too_large;
+	}
+	return MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* MHD calls this once when the headers are in, then once per piece of body,
+ * then once more (upload_data_size 0) when the body is complete. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **request_context)
+{
+	struct rest_server *server = cls;
 	struct rest_request *request = *request_context;
-	bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
-	bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
 	(void)version;
-	if (strcmp(url, "/vm/state") != 0 && strcmp(url, "/vm/inspect") != 0)
-		return send_error(connection, MHD_HTTP_NOT_FOUND, "no such endpoint (try /vm/state or /vm/inspect)");
-	if (strcmp(url, "/vm/inspect") == 0)
-		return is_get ? get_inspect(server, connection) : send_method_not_allowed(connection, "GET");
-	if (is_get)
-		return get_state(server, connection);
-	if (!is_post)
-		return send_method_not_allowed(connection, "GET, POST");
-
 	if (request == NULL) {
-		/* First call, headers only: answer an oversized body before reading it. */
-		if (declared_too_large(connection))
-			return send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+		bool declared_too_large;
+
+		if (!request_has_body(connection, &declared_too_large))
+			return dispatch(server, connection, url, method, "", 0);
+		if (declared_too_large)
+			return body_too_large(connection); /* MHD closes: the body stays unread */
 		request = calloc(1, sizeof(*request));
 		if (request == NULL)
 			return MHD_NO;
@@ -197,108 +294,259 @@ static enum MHD_Result handle_request(void *context, struct MHD_Connection *conn
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (request->body_len + *upload_data_size > sizeof(request->body))
-			request->too_large = true; /* chunked past the limit: drop the rest */
-		else
+		/* A chunked body over the limit is read and dropped: MHD can only
+		 * answer once the body is in. Memory stays bounded. */
+		if (request->too_large || *upload_data_size > sizeof(request->body) - request->body_len) {
+			request->too_large = true;
+		} else {
 			memcpy(request->body + request->body_len, upload_data, *upload_data_size);
-		request->body_len += request->too_large ? 0 : *upload_data_size;
+			request->body_len += *upload_data_size;
+		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (request->too_large)
-		return send_error(connection, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-	return post_state(server, connection, request);
+		return body_too_large(connection);
+	return dispatch(server, connection, url, method, request->body, request->body_len);
 }
 
-static void request_completed(void *context, struct MHD_Connection *connection, void **request_context,
-			      enum MHD_RequestTerminationCode code)
+static void on_request_completed(void *cls, struct MHD_Connection *connection, void **request_context,
+				 enum MHD_RequestTerminationCode termination)
 {
-	(void)context;
+	(void)cls;
 	(void)connection;
-	(void)code;
+	(void)termination;
 	free(*request_context);
 	*request_context = NULL;
 }
 
-/* tcp://host:port binds that address; no host means loopback only. */
-static int tcp_listen(const struct rest_uri *uri, struct vzk_error *err)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-	struct addrinfo *found = NULL;
-	char port[8];
-	int fd = -1, status, saved = 0;
+/* ---- listening sockets ---- */
 
-	snprintf(port, sizeof(port), "%u", (unsigned)uri->port);
-	status = getaddrinfo(uri->host[0] != '\0' ? uri->host : "127.0.0.1", port, &hints, &found);
-	if (status != 0)
-		return vzk_usage_error(err, "--restful-uri: cannot resolve '%s': %s", uri->host, gai_strerror(status));
-	for (struct addrinfo *ai = found; ai != NULL; ai = ai->ai_next) {
-		int one = 1;
-		fd = fd_set_cloexec(socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol));
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
-			break;
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(found);
+/* A socket, close-on-exec and optionally non-blocking (macOS has no
+ * SOCK_CLOEXEC or SOCK_NONBLOCK). */
+static int new_socket(int family, int type, int protocol, bool nonblocking)
+{
+	int fd = socket(family, type, protocol);
+	int flags;
+
 	if (fd < 0)
-		return vzk_runtime_error(err, "--restful-uri: cannot listen on %s:%u: %s",
-					 uri->host[0] ? uri->host : "127.0.0.1", (unsigned)uri->port, strerror(saved));
+		return -1;
+	flags = fcntl(fd, F_GETFL);
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || flags < 0 ||
+	    (nonblocking && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	return fd;
 }
+
+/* An existing file at the socket path: replaced when it is a socket nobody
+ * accepts on (a dead launcher's), an error otherwise. */
+static int clear_stale_socket(const char *path, const struct sockaddr_un *addr, struct vzk_error *err)
+{
+	struct stat st;
+	int probe, connected, connect_errno;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return vzk_runtime_error(err, "--restful-uri: %s: %s", path, strerror(errno));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return vzk_runtime_error(err, "--restful-uri: %s exists and is not a socket (not replacing it)",
+					 path);
+	/* Non-blocking: a live server with a full backlog answers EAGAIN
+	 * instead of making us wait. */
+	probe = new_socket(AF_UNIX, SOCK_STREAM, 0, true);
+	if (probe < 0)
+		return vzk_runtime_error(err, "--restful-uri: socket: %s", strerror(errno));
+	connected = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
+	connect_errno = errno;
+	close(probe);
+	if (connected == 0 || connect_errno == EAGAIN || connect_errno == EINPROGRESS)
+		return vzk_runtime_error(err, "--restful-uri: %s is in use by a running process", path);
+	if (connect_errno != ECONNREFUSED)
+		return vzk_runtime_error(err, "--restful-uri: cannot check the existing socket %s: %s", path,
+					 strerror(connect_errno));
+	if (unlink(path) != 0 && errno != ENOENT)
+		return vzk_runtime_error(err, "--restful-uri: cannot remove the stale socket %s: %s", path,
+					 strerror(errno));
+	return 0;
+}
+
+static int listen_unix(struct rest_server *server, const char *path, int *out_fd, struct vzk_error *err)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t previous_umask;
+	int fd, bound, bind_errno;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return vzk_usage_error(err, "--restful-uri: socket path too long: %s", path);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (clear_stale_socket(path, &addr, err) != 0)
+		return -1;
+	/* Non-blocking: MHD's thread pool shares the listening socket. */
+	fd = new_socket(AF_UNIX, SOCK_STREAM, 0, true);
+	if (fd < 0)
+		return vzk_runtime_error(err, "--restful-uri: socket: %s", strerror(errno));
+	/* bind() creates the file with the umask applied: 0177 makes it 0600
+	 * from the start. umask is process-wide; this runs before the VM's
+	 * threads exist and the window is one system call. */
+	previous_umask = umask(0177);
+	bound = bind(fd, (const struct sockaddr *)&addr, sizeof(addr));
+	bind_errno = errno;
+	umask(previous_umask);
+	if (bound != 0) {
+		close(fd);
+		return vzk_runtime_error(err, "--restful-uri: cannot bind %s: %s", path, strerror(bind_errno));
+	}
+	if (chmod(path, 0600) != 0 || listen(fd, REST_LISTEN_BACKLOG) != 0 || stat(path, &st) != 0) {
+		int saved = errno;
+		close(fd);
+		unlink(path);
+		return vzk_runtime_error(err, "--restful-uri: cannot listen on %s: %s", path, strerror(saved));
+	}
+	snprintf(server->socket_path, sizeof(server->socket_path), "%s", path);
+	server->socket_dev = st.st_dev;
+	server->socket_ino = st.st_ino;
+	*out_fd = fd;
+	return 0;
+}
+
+static int listen_on_address(const struct addrinfo *ai)
+{
+	int fd = new_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol, true);
+	int one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, REST_LISTEN_BACKLOG) != 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+		return 0;
+	if (addr.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+	if (addr.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+	return 0;
+}
+
+/* Binds one address of `host` (an empty host: loopback only). Like Go's
+ * net.Listen with a name, which vfkit uses: IPv4 first, then IPv6. */
+static int listen_tcp(struct rest_server *server, const char *host, uint16_t port, int *out_fd,
+		      struct vzk_error *err)
+{
+	const char *name = host[0] != '\0' ? host : "127.0.0.1";
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *list = NULL;
+	char service[8];
+	int status, fd = -1, last_errno = EADDRNOTAVAIL;
+
+	snprintf(service, sizeof(service), "%u", (unsigned)port);
+	status = getaddrinfo(name, service, &hints, &list);
+	if (status != 0)
+		return vzk_runtime_error(err, "--restful-uri: cannot resolve '%s': %s", name, gai_strerror(status));
+	for (int family_pass = 0; family_pass < 2 && fd < 0; family_pass++) {
+		for (const struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+			bool ipv4 = ai->ai_family == AF_INET;
+			if ((family_pass == 0) != ipv4)
+				continue;
+			fd = listen_on_address(ai);
+			if (fd < 0)
+				last_errno = errno;
+		}
+	}
+	freeaddrinfo(list);
+	if (fd < 0)
+		return vzk_runtime_error(err, "--restful-uri: cannot listen on %s:%u: %s", name, (unsigned)port,
+					 strerror(last_errno));
+	server->port = bound_port(fd);
+	*out_fd = fd;
+	return 0;
+}
+
+/* ---- the server ---- */
 
 int rest_server_start(const struct rest_uri *uri, const struct rest_handlers *handlers,
 		      struct rest_server **out, struct vzk_error *err)
 {
 	struct rest_server *server;
+	int fd = -1;
 
 	*out = NULL;
 	if (uri->kind == REST_URI_NONE)
 		return 0;
+	if (handlers == NULL || handlers->get_state == NULL || handlers->request_state == NULL ||
+	    handlers->inspect_json == NULL)
+		return vzk_runtime_error(err, "REST server: missing handlers");
 	server = calloc(1, sizeof(*server));
 	if (server == NULL)
 		return vzk_runtime_error(err, "out of memory");
 	server->handlers = *handlers;
 	if (uri->kind == REST_URI_UNIX) {
-		server->listen_fd = unix_socket_listen(uri->path, "--restful-uri", err);
-		snprintf(server->unix_path, sizeof(server->unix_path), "%s", uri->path);
-	} else {
-		server->listen_fd = tcp_listen(uri, err);
+		if (listen_unix(server, uri->path, &fd, err) != 0)
+			goto fail;
+	} else if (listen_tcp(server, uri->host, uri->port, &fd, err) != 0) {
+		goto fail;
 	}
-	if (server->listen_fd < 0) {
-		free(server);
-		return -1;
-	}
+	/* MHD_USE_AUTO: epoll on Linux, poll elsewhere. MHD owns fd from here
+	 * (MHD_stop_daemon closes it). */
 	server->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, handle_request, server,
-		MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)REST_THREADS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)REST_CONNECTION_TIMEOUT_SECONDS,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)REST_CONNECTION_LIMIT,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, server,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)REST_THREAD_POOL_SIZE,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)REST_CONNECTION_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)REST_CONNECTION_TIMEOUT_SECONDS,
+		MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
 		MHD_OPTION_END);
 	if (server->daemon == NULL) {
-		close(server->listen_fd);
-		if (server->unix_path[0] != '\0')
-			unlink(server->unix_path);
-		free(server);
-		return vzk_runtime_error(err, "--restful-uri: cannot start the HTTP server");
+		close(fd);
+		vzk_runtime_error(err, "--restful-uri: cannot start the HTTP server");
+		goto fail;
 	}
 	*out = server;
 	return 0;
+fail:
+	if (server->socket_path[0] != '\0')
+		unlink(server->socket_path);
+	free(server);
+	return -1;
+}
+
+uint16_t rest_server_port(const struct rest_server *server)
+{
+	return server != NULL ? server->port : 0;
 }
 
 void rest_server_stop(struct rest_server *server)
 {
+	struct stat st;
+
 	if (server == NULL)
 		return;
 	MHD_stop_daemon(server->daemon);
-	close(server->listen_fd);
-	if (server->unix_path[0] != '\0')
-		unlink(server->unix_path);
+	/* Another launcher may have replaced the file since: leave theirs. */
+	if (server->socket_path[0] != '\0' && lstat(server->socket_path, &st) == 0 &&
+	    st.st_dev == server->socket_dev && st.st_ino == server->socket_ino)
+		unlink(server->socket_path);
 	free(server);
 }

@@ -1,12 +1,30 @@
 /* vfkit's REST API (--restful-uri) on libmicrohttpd. The server knows nothing
  * of engines: it calls the handlers, which must be thread-safe (the server
- * answers from its own threads and never blocks VM supervision). */
+ * answers from its own threads and never blocks VM supervision).
+ *
+ *   GET  /vm/state    200 {"state":"VirtualMachineStateRunning","canStart":false,...}
+ *   POST /vm/state    {"state":"Stop"|"HardStop"|"Pause"|"Resume"} -> 202, empty body;
+ *                     not JSON / no "state" string -> 400, unknown state or
+ *                     refused change -> 500, both {"error":"..."}
+ *   GET  /vm/inspect  200, the VM JSON (handlers->inspect_json)
+ *   other method on those paths -> 405 (Allow header), other path -> 404,
+ *   a body over REST_BODY_LIMIT bytes -> 413. */
 #ifndef VZKIT_CMD_REST_H
 #define VZKIT_CMD_REST_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "flags/error.h"
 #include "flags/uri.h"
 #include "vz/engine.h"
+
+/* The largest request body accepted (a state change is about 20 bytes). */
+#define REST_BODY_LIMIT 4096
+/* A connection idle this long (e.g. a client that connects and never sends) is closed. */
+#define REST_CONNECTION_TIMEOUT_SECONDS 5
+/* Connections served at once; more wait in the listen backlog. */
+#define REST_CONNECTION_LIMIT 256
 
 struct rest_handlers {
 	void *context;
@@ -21,19 +39,33 @@ struct rest_handlers {
 
 struct rest_server;
 
-/* Starts serving `uri` (REST_URI_NONE: returns 0 and *out = NULL). A unix
- * socket is created 0600; a stale one is replaced, a live one is an error. */
+/* Starts serving `uri` (REST_URI_NONE: returns 0 and *out = NULL) from the
+ * server's own threads. The handlers are copied. A unix socket is created
+ * 0600; a stale one (nothing accepts on it) is replaced, a live one or a file
+ * that is not a socket is an error. tcp: an empty host means 127.0.0.1; a
+ * name is resolved and its first IPv4 address (else IPv6) is bound; port 0
+ * (programmatic use only: the URI parser refuses it) binds an ephemeral port,
+ * see rest_server_port. */
 int rest_server_start(const struct rest_uri *uri, const struct rest_handlers *handlers,
 		      struct rest_server **out, struct vzk_error *err);
-/* Stops serving and removes the unix socket. NULL ok. */
+/* The TCP port being served (0 for a unix socket). */
+uint16_t rest_server_port(const struct rest_server *server);
+/* Stops serving (waits for the server's threads) and removes the unix
+ * socket if it is still the one this server made. NULL ok. */
 void rest_server_stop(struct rest_server *server);
 
-/* The largest POST body accepted; larger gets 413. */
-#define REST_MAX_BODY_BYTES 4096
+/* What rest_parse_state_body found: the POST /vm/state status follows. */
+enum rest_body_result {
+	REST_BODY_OK = 0,               /* *out set */
+	REST_BODY_MALFORMED = -1,       /* not a JSON object with a "state" string: 400 */
+	REST_BODY_UNKNOWN_STATE = -2,   /* a "state" string that names no request: 500 */
+};
 
-/* POST /vm/state body → request. 0, or -1 with err and *http_status 400 (not
- * JSON) or 500 (no such state), as vfkit answers. */
+/* Parses a POST /vm/state body, as vfkit does: a JSON object whose "state"
+ * member (matched case-insensitively, the last one wins, other members
+ * ignored) names a request. Returns an enum rest_body_result; err is set
+ * (usage kind) on failure. Pure: no I/O, safe on any bytes. */
 int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *out,
-			  int *http_status, struct vzk_error *err);
+			  struct vzk_error *err);
 
 #endif
