@@ -1,5 +1,7 @@
 #include "cmd/output.h"
 
+#include "flags/shell.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,22 +19,7 @@ char *output_vm_json(const struct vm_description *vm)
 
 void output_shell_quote(const char *arg, FILE *out)
 {
-	/* Characters a POSIX shell leaves alone outside quotes. */
-	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-				   "@%+=:,./-_";
-
-	if (arg[0] != '\0' && strspn(arg, safe) == strlen(arg)) {
-		fputs(arg, out);
-		return;
-	}
-	fputc('\'', out);
-	for (const char *p = arg; *p != '\0'; p++) {
-		if (*p == '\'')
-			fputs("'\\''", out);
-		else
-			fputc(*p, out);
-	}
-	fputc('\'', out);
+	shell_quote(arg, out);
 }
 
 int output_dry_run(const struct vm_description *vm, enum dry_run_mode mode, FILE *out,

@@ -2,4 +2,5 @@ LIB_SRCS += \
 	flags/error.c \
 	flags/keytab.c \
 	flags/optstr.c \
+	flags/shell.c \
 	flags/uri.c

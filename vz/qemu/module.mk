@@ -1,1 +1,11 @@
-# sources of vz/qemu/, one per line
+# vz/qemu/: the QEMU engine (Linux hosts).
+ifneq ($(shell uname -s),Darwin)
+LIB_SRCS += \
+	vz/qemu/engine.c \
+	vz/qemu/host.c \
+	vz/qemu/plan.c \
+	vz/qemu/process.c \
+	vz/qemu/qmp.c \
+	vz/qemu/strv.c \
+	vz/qemu/vsock.c
+endif

@@ -1,0 +1,708 @@
+/* The QEMU engine: plan at create(), then start QEMU and its helpers, drive
+ * it over QMP, and supervise it until the guest stops. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vz/qemu/host.h"
+#include "vz/qemu/plan.h"
+#include "vz/qemu/process.h"
+#include "vz/qemu/qemu_engine.h"
+#include "vz/qemu/qmp.h"
+#include "vz/qemu/vsock.h"
+
+#define KVM_PROBE_DEADLINE_MS 600
+#define HELPER_SOCKET_TIMEOUT_MS 5000
+#define QMP_CONNECT_TIMEOUT_MS 15000
+#define HARD_STOP_GRACE_MS 3000
+#define FIRMWARE_DESCRIPTOR_DIR "/usr/share/qemu/firmware"
+
+struct engine_vm {
+	const struct vz_vm_configuration *config;
+	struct engine_options options;
+	enum qemu_arch arch;
+	enum qemu_accel accel;
+	char accel_reason[256];
+	char runtime_dir[64];
+	struct qemu_firmware firmware;
+	bool *disk_is_qcow2;
+	struct qemu_plan plan;
+	bool skipped_rosetta;
+
+	/* running */
+	bool started;
+	int watcher_fd;
+	pid_t qemu_pid;
+	int qemu_pidfd;
+	pid_t *helper_pids;
+	int *passed_fds;
+	int stderr_log_fd;
+	struct qmp qmp;
+	struct termios saved_termios;
+	bool termios_saved;
+	char **pty_names;
+	struct qemu_vsock *vsock;
+
+	/* shared with other threads */
+	pthread_mutex_t lock;
+	enum vm_state state;
+	int request_pipe[2];
+	bool hard_stop_requested;
+	bool guest_shutdown;     /* SHUTDOWN from the guest (power off) */
+	char shutdown_reason[64];
+};
+
+static void engine_log(const struct engine_vm *vm, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void engine_log(const struct engine_vm *vm, enum log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (level > vm->options.log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vzkit: %s\n", line);
+}
+
+static void set_state(struct engine_vm *vm, enum vm_state state)
+{
+	bool changed;
+
+	pthread_mutex_lock(&vm->lock);
+	changed = vm->state != state;
+	vm->state = state;
+	pthread_mutex_unlock(&vm->lock);
+	if (changed && vm->options.on_state_change != NULL)
+		vm->options.on_state_change(vm->options.context, state);
+}
+
+/* ---- create: everything decided, nothing started or created ---- */
+
+static int check_devices(struct engine_vm *vm, struct vzk_error *err)
+{
+	const struct vz_vm_configuration *config = vm->config;
+
+	if (config->boot_loader.kind == VZ_BOOT_LOADER_MACOS)
+		return vzk_usage_error(err, "--bootloader macos: macOS guests need a macOS host on Apple silicon");
+	for (size_t i = 0; i < config->directory_share_count; i++) {
+		const struct vz_directory_share *share = &config->directory_shares[i];
+		if (share->kind != VZ_SHARE_ROSETTA)
+			continue;
+		if (!share->rosetta_ignore_if_missing)
+			return vzk_usage_error(err, "--device rosetta: Rosetta needs a macOS host on Apple silicon (add ignore-if-missing to go on without it)");
+		vm->skipped_rosetta = true;
+	}
+	for (size_t i = 0; i < config->storage_device_count; i++) {
+		const struct vz_storage_attachment *attachment = &config->storage_devices[i].attachment;
+		if (attachment->kind == VZ_STORAGE_ATTACHMENT_NBD &&
+		    (strncmp(attachment->url, "nbds://", 7) == 0 || strncmp(attachment->url, "nbds+unix://", 12) == 0))
+			return vzk_usage_error(err, "--device nbd: TLS (nbds://) is not supported by the QEMU engine");
+	}
+	if (config->platform.nested_virtualization) {
+		if (vm->accel != QEMU_ACCEL_KVM)
+			return vzk_usage_error(err, "--nested: needs KVM, and this host runs guests under TCG (%s)",
+					       vm->accel_reason);
+		char nested[8] = "";
+		FILE *file = fopen("/sys/module/kvm_intel/parameters/nested", "r");
+		if (file == NULL)
+			file = fopen("/sys/module/kvm_amd/parameters/nested", "r");
+		if (file != NULL) {
+			if (fgets(nested, sizeof(nested), file) == NULL)
+				nested[0] = '\0';
+			fclose(file);
+		}
+		if (nested[0] != 'Y' && nested[0] != '1')
+			return vzk_usage_error(err, "--nested: the host's KVM does not allow nested virtualisation");
+	}
+	if (config->socket_device && access("/dev/vhost-vsock", R_OK | W_OK) != 0)
+		return vzk_usage_error(err, "virtio-vsock (--device virtio-vsock, --ignition, --timesync) needs /dev/vhost-vsock on the host (modprobe vhost_vsock): %s",
+				       strerror(errno));
+	if (config->gui && getenv("DISPLAY") == NULL && getenv("WAYLAND_DISPLAY") == NULL)
+		return vzk_usage_error(err, "--gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set)");
+	return 0;
+}
+
+static int engine_create(const struct vz_vm_configuration *config, const struct engine_options *options,
+			 struct engine_vm **out, struct vzk_error *err)
+{
+	struct engine_vm *vm = calloc(1, sizeof(*vm));
+	struct qemu_plan_params params = {0};
+
+	*out = NULL;
+	if (vm == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	vm->config = config;
+	vm->options = *options;
+	vm->arch = qemu_host_arch();
+	vm->watcher_fd = vm->qemu_pidfd = vm->stderr_log_fd = -1;
+	vm->request_pipe[0] = vm->request_pipe[1] = -1;
+	vm->qmp.fd = -1;
+	vm->state = VM_STATE_STOPPED;
+	pthread_mutex_init(&vm->lock, NULL);
+	*out = vm;
+	/* The pid names the runtime directory: unique among live vzkits, and the
+	 * plan can print it before it exists. */
+	snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld",
+		 getenv("XDG_RUNTIME_DIR") != NULL && strlen(getenv("XDG_RUNTIME_DIR")) < 60 ? getenv("XDG_RUNTIME_DIR") : "/tmp",
+		 (long)getpid());
+	if (qemu_choose_accel(vm->arch, options->accel, KVM_PROBE_DEADLINE_MS, &vm->accel, vm->accel_reason,
+			      sizeof(vm->accel_reason), err) != 0)
+		return -1;
+	if (check_devices(vm, err) != 0)
+		return -1;
+	if (config->boot_loader.kind == VZ_BOOT_LOADER_EFI &&
+	    qemu_find_firmware(FIRMWARE_DESCRIPTOR_DIR, vm->arch, &vm->firmware, err) != 0)
+		return -1;
+	vm->disk_is_qcow2 = calloc(config->storage_device_count + 1, sizeof(bool));
+	vm->pty_names = calloc(config->serial_port_count + 1, sizeof(char *));
+	if (vm->disk_is_qcow2 == NULL || vm->pty_names == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	for (size_t i = 0; i < config->storage_device_count; i++)
+		if (config->storage_devices[i].attachment.kind == VZ_STORAGE_ATTACHMENT_DISK_IMAGE)
+			vm->disk_is_qcow2[i] = qemu_image_is_qcow2(config->storage_devices[i].attachment.path);
+	params.arch = vm->arch;
+	params.accel = vm->accel;
+	params.qemu_binary = qemu_binary_for(vm->arch);
+	params.virtiofsd = "/usr/lib/qemu/virtiofsd";
+	params.runtime_dir = vm->runtime_dir;
+	params.efi_code = vm->firmware.code;
+	params.efi_vars_format = vm->firmware.format[0] ? vm->firmware.format : "raw";
+	params.helpers_as_root = geteuid() == 0;
+	params.gui_display = config->gui;
+	params.gui_backend = "gtk";
+	params.vsock_guest_cid = config->socket_device ? (uint32_t)getpid() + 2 : 0;
+	params.disk_is_qcow2 = vm->disk_is_qcow2;
+	return qemu_plan_build(config, &params, &vm->plan, err);
+}
+
+static int engine_print_plan(struct engine_vm *vm, FILE *out, struct vzk_error *err)
+{
+	(void)err;
+	fprintf(out, "# accelerator: %s (%s)\n", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg", vm->accel_reason);
+	if (vm->skipped_rosetta)
+		fprintf(out, "# rosetta: not available on this host, skipped (ignore-if-missing)\n");
+	for (size_t i = 0; i < vm->plan.helper_count; i++)
+		strv_print_shell(&vm->plan.helpers[i].argv, out);
+	strv_print_shell(&vm->plan.argv, out);
+	return 0;
+}
+
+/* ---- start ---- */
+
+static int still_starting(void *context)
+{
+	struct engine_vm *vm = context;
+	return waitpid(vm->qemu_pid, NULL, WNOHANG) == 0;
+}
+
+/* The last lines QEMU wrote to stderr, for error messages. */
+static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
+{
+	char path[256];
+	char buffer[2048];
+	ssize_t got;
+	int fd;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/qemu.log", vm->runtime_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END);
+	lseek(fd, end > (off_t)sizeof(buffer) - 1 ? end - (off_t)sizeof(buffer) + 1 : 0, SEEK_SET);
+	got = read(fd, buffer, sizeof(buffer) - 1);
+	close(fd);
+	if (got <= 0)
+		return;
+	while (got > 0 && (buffer[got - 1] == '\n' || buffer[got - 1] == '\r'))
+		got--;
+	buffer[got] = '\0';
+	/* one line for the user: the last non-empty line */
+	char *last = strrchr(buffer, '\n');
+	snprintf(out, size, "%.*s", (int)size - 1, last != NULL ? last + 1 : buffer);
+}
+
+/* Runtime directories of vzkits that died without cleaning up (the watcher
+ * normally removes them; a machine crash does not give it the chance). */
+static void remove_stale_runtime_dirs(const struct engine_vm *vm)
+{
+	char parent[64];
+	char *slash;
+	DIR *listing;
+	struct dirent *entry;
+
+	snprintf(parent, sizeof(parent), "%s", vm->runtime_dir);
+	slash = strrchr(parent, '/');
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	listing = opendir(parent);
+	if (listing == NULL)
+		return;
+	while ((entry = readdir(listing)) != NULL) {
+		char path[512];
+		struct stat st;
+		long pid;
+		char rest;
+		if (sscanf(entry->d_name, "vzkit-%ld%c", &pid, &rest) != 1 || pid <= 0 || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, entry->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+			remove_tree(path);
+	}
+	closedir(listing);
+}
+
+static int open_network_fds(struct engine_vm *vm, struct vzk_error *err)
+{
+	vm->passed_fds = calloc(vm->plan.fd_count + 1, sizeof(int));
+	if (vm->passed_fds == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	for (size_t i = 0; i < vm->plan.fd_count; i++)
+		vm->passed_fds[i] = -1;
+	for (size_t i = 0; i < vm->plan.fd_count; i++) {
+		const struct qemu_passed_fd *passed = &vm->plan.fds[i];
+		const struct vz_network_device *device = &vm->config->network_devices[passed->network_index];
+		if (passed->kind == QEMU_FD_NET_INHERITED) {
+			int type = 0;
+			socklen_t len = sizeof(type);
+			if (getsockopt(device->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
+				return vzk_usage_error(err, "--device virtio-net: fd=%d is not a datagram socket", device->fd);
+			vm->passed_fds[i] = dup(device->fd);
+			continue;
+		}
+		/* A unixgram socket with an address of our own, connected to the
+		 * user-mode network stack; vfkit's "VFKT" first tells it where we are. */
+		struct sockaddr_un local = {.sun_family = AF_UNIX}, remote = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		vm->passed_fds[i] = fd;
+		snprintf(local.sun_path, sizeof(local.sun_path), "%s/net%zu.sock", vm->runtime_dir, passed->network_index);
+		if (strlen(device->unix_socket_path) >= sizeof(remote.sun_path))
+			return vzk_usage_error(err, "--device virtio-net: socket path too long: %s", device->unix_socket_path);
+		memcpy(remote.sun_path, device->unix_socket_path, strlen(device->unix_socket_path));
+		if (fd < 0 || bind(fd, (struct sockaddr *)&local, sizeof(local)) != 0)
+			return vzk_runtime_error(err, "--device virtio-net: cannot make a unixgram socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&remote, sizeof(remote)) != 0)
+			return vzk_runtime_error(err, "--device virtio-net: cannot connect to %s: %s",
+						 device->unix_socket_path, strerror(errno));
+		if (device->vfkit_magic && send(fd, "VFKT", 4, 0) != 4)
+			return vzk_runtime_error(err, "--device virtio-net: cannot send VFKT to %s: %s",
+						 device->unix_socket_path, strerror(errno));
+	}
+	return 0;
+}
+
+static int wait_for_socket(const char *path, pid_t helper, struct vzk_error *err)
+{
+	for (int waited = 0; waited < HELPER_SOCKET_TIMEOUT_MS; waited += 10) {
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		if (waitpid(helper, NULL, WNOHANG) == helper)
+			return vzk_runtime_error(err, "virtiofsd exited before it listened on %s", path);
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	return vzk_runtime_error(err, "virtiofsd did not listen on %s within %d ms", path, HELPER_SOCKET_TIMEOUT_MS);
+}
+
+static int start_helpers(struct engine_vm *vm, struct vzk_error *err)
+{
+	vm->helper_pids = calloc(vm->plan.helper_count + 1, sizeof(pid_t));
+	if (vm->helper_pids == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	for (size_t i = 0; i < vm->plan.helper_count; i++) {
+		struct child_spec spec = {.argv = vm->plan.helpers[i].argv.items, .stdin_fd = -1, .stdout_fd = -1,
+					  .stderr_fd = vm->stderr_log_fd, .new_session = true};
+		if (child_spawn(&spec, &vm->helper_pids[i], NULL, err) != 0)
+			return -1;
+		if (wait_for_socket(vm->plan.helpers[i].socket_path, vm->helper_pids[i], err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int prepare_efi_store(struct engine_vm *vm, struct vzk_error *err)
+{
+	const struct vz_boot_loader *boot = &vm->config->boot_loader;
+	char buffer[65536];
+	int in, out;
+	ssize_t got;
+
+	if (boot->kind != VZ_BOOT_LOADER_EFI || access(boot->variable_store_path, F_OK) == 0)
+		return 0;
+	if (!boot->create_variable_store)
+		return vzk_usage_error(err, "--bootloader efi: variable-store %s does not exist (add create)",
+				       boot->variable_store_path);
+	in = open(vm->firmware.vars_template, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return vzk_runtime_error(err, "--bootloader efi: %s: %s", vm->firmware.vars_template, strerror(errno));
+	out = open(boot->variable_store_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return vzk_runtime_error(err, "--bootloader efi: cannot create %s: %s", boot->variable_store_path,
+					 strerror(errno));
+	}
+	while ((got = read(in, buffer, sizeof(buffer))) > 0) {
+		if (write(out, buffer, (size_t)got) != got) {
+			close(in);
+			close(out);
+			unlink(boot->variable_store_path);
+			return vzk_runtime_error(err, "--bootloader efi: writing %s: %s", boot->variable_store_path,
+						 strerror(errno));
+		}
+	}
+	close(in);
+	if (fsync(out) != 0 || close(out) != 0 || got < 0) {
+		unlink(boot->variable_store_path);
+		return vzk_runtime_error(err, "--bootloader efi: writing %s failed", boot->variable_store_path);
+	}
+	return 0;
+}
+
+static void on_event(void *context, json_t *event);
+
+/* The pty names QEMU allocated ("pty:/dev/pts/3" for label consoleN). */
+static void read_pty_names(struct engine_vm *vm, struct vzk_error *err)
+{
+	json_t *chardevs = NULL;
+	size_t index;
+	json_t *chardev;
+
+	if (qmp_execute(&vm->qmp, "query-chardev", NULL, &chardevs, on_event, vm, err) != 0)
+		return;
+	json_array_foreach(chardevs, index, chardev) {
+		const char *label = json_string_value(json_object_get(chardev, "label"));
+		const char *filename = json_string_value(json_object_get(chardev, "filename"));
+		size_t port;
+		if (label == NULL || filename == NULL || sscanf(label, "console%zu", &port) != 1 ||
+		    port >= vm->config->serial_port_count || strncmp(filename, "pty:", 4) != 0)
+			continue;
+		free(vm->pty_names[port]);
+		vm->pty_names[port] = strdup(filename + 4);
+		engine_log(vm, LOG_LEVEL_INFO, "virtio-serial port %zu: %s", port, filename + 4);
+	}
+	json_decref(chardevs);
+}
+
+static int engine_start(struct engine_vm *vm, struct vzk_error *err)
+{
+	char log_path[160];
+
+	set_state(vm, VM_STATE_STARTING);
+	engine_log(vm, LOG_LEVEL_INFO, "accelerator: %s (%s)", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg",
+		   vm->accel_reason);
+	if (vm->skipped_rosetta && vm->options.warn != NULL)
+		vm->options.warn(vm->options.context, "--device rosetta: not available on this host; going on without it (ignore-if-missing)");
+	remove_stale_runtime_dirs(vm);
+	if (mkdir(vm->runtime_dir, 0700) != 0 && !(errno == EEXIST && rmdir(vm->runtime_dir) == 0 && mkdir(vm->runtime_dir, 0700) == 0))
+		return vzk_runtime_error(err, "cannot create %s: %s", vm->runtime_dir, strerror(errno));
+	vm->started = true;
+	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir);
+	if (pipe2(vm->request_pipe, O_CLOEXEC) != 0)
+		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
+	snprintf(log_path, sizeof(log_path), "%s/qemu.log", vm->runtime_dir);
+	vm->stderr_log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (prepare_efi_store(vm, err) != 0 || open_network_fds(vm, err) != 0 || start_helpers(vm, err) != 0)
+		return -1;
+	if (vm->plan.uses_stdio && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &vm->saved_termios) == 0)
+		vm->termios_saved = true;
+	struct child_spec spec = {
+		.argv = vm->plan.argv.items,
+		.stdin_fd = vm->plan.uses_stdio ? STDIN_FILENO : -1,
+		.stdout_fd = vm->plan.uses_stdio ? STDOUT_FILENO : -1,
+		.stderr_fd = vm->stderr_log_fd,
+		.passed_fds = vm->passed_fds,
+		.passed_fd_count = vm->plan.fd_count,
+		.new_session = true,
+	};
+	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0)
+		return -1;
+	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, QMP_CONNECT_TIMEOUT_MS, still_starting, vm, err) != 0) {
+		char tail[512];
+		qemu_stderr_tail(vm, tail, sizeof(tail));
+		if (tail[0] != '\0')
+			return vzk_runtime_error(err, "QEMU failed to start: %s", tail);
+		return -1;
+	}
+	if (vm->config->serial_port_count > 0)
+		read_pty_names(vm, err);
+	if (qmp_execute(&vm->qmp, "cont", NULL, NULL, on_event, vm, err) != 0)
+		return -1;
+	if (vm->config->socket_device && qemu_vsock_new((uint32_t)getpid() + 2, &vm->vsock, err) != 0)
+		return -1;
+	set_state(vm, VM_STATE_RUNNING);
+	return 0;
+}
+
+/* ---- run: events, requests, exit ---- */
+
+static void on_event(void *context, json_t *event)
+{
+	struct engine_vm *vm = context;
+	const char *name = json_string_value(json_object_get(event, "event"));
+	json_t *data = json_object_get(event, "data");
+
+	if (name == NULL)
+		return;
+	engine_log(vm, LOG_LEVEL_DEBUG, "QMP event %s", name);
+	if (strcmp(name, "STOP") == 0) {
+		set_state(vm, VM_STATE_PAUSED);
+	} else if (strcmp(name, "RESUME") == 0) {
+		set_state(vm, VM_STATE_RUNNING);
+	} else if (strcmp(name, "SHUTDOWN") == 0) {
+		const char *reason = json_string_value(json_object_get(data, "reason"));
+		pthread_mutex_lock(&vm->lock);
+		vm->guest_shutdown = json_is_true(json_object_get(data, "guest"));
+		snprintf(vm->shutdown_reason, sizeof(vm->shutdown_reason), "%s", reason != NULL ? reason : "");
+		pthread_mutex_unlock(&vm->lock);
+		set_state(vm, VM_STATE_STOPPING);
+	}
+}
+
+/* Sends the QMP command for a request taken from the pipe. */
+static void carry_out(struct engine_vm *vm, enum vm_state_request request)
+{
+	struct vzk_error err = {0};
+	static const char *const commands[] = {
+		[VM_REQUEST_STOP] = "system_powerdown",
+		[VM_REQUEST_HARD_STOP] = "quit",
+		[VM_REQUEST_PAUSE] = "stop",
+		[VM_REQUEST_RESUME] = "cont",
+	};
+
+	if (qmp_send(&vm->qmp, commands[request], NULL, &err) != 0) {
+		engine_log(vm, LOG_LEVEL_ERROR, "%s", err.message);
+		if (request == VM_REQUEST_HARD_STOP)
+			kill(vm->qemu_pid, SIGKILL);
+	}
+}
+
+static void restore_terminal(struct engine_vm *vm)
+{
+	if (vm->termios_saved) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &vm->saved_termios);
+		vm->termios_saved = false;
+	}
+}
+
+static long monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int engine_run(struct engine_vm *vm, struct vzk_error *err)
+{
+	long hard_stop_deadline = 0;
+	int wait_status = 0;
+	bool qmp_open = true;
+
+	for (;;) {
+		struct pollfd polls[3] = {
+			{.fd = vm->qemu_pidfd, .events = POLLIN},
+			{.fd = vm->request_pipe[0], .events = POLLIN},
+			{.fd = qmp_open ? vm->qmp.fd : -1, .events = POLLIN},
+		};
+		int timeout = hard_stop_deadline != 0 ? (int)(hard_stop_deadline - monotonic_ms()) : 1000;
+
+		if (hard_stop_deadline != 0 && timeout <= 0) {
+			engine_log(vm, LOG_LEVEL_INFO, "QEMU did not quit within %d ms: killing it", HARD_STOP_GRACE_MS);
+			kill(vm->qemu_pid, SIGKILL);
+			hard_stop_deadline = 0;
+			timeout = 1000;
+		}
+		if (poll(polls, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+			return vzk_runtime_error(err, "poll: %s", strerror(errno));
+		if (polls[1].revents & POLLIN) {
+			unsigned char request;
+			if (read(vm->request_pipe[0], &request, 1) == 1) {
+				carry_out(vm, (enum vm_state_request)request);
+				if (request == VM_REQUEST_HARD_STOP && hard_stop_deadline == 0)
+					hard_stop_deadline = monotonic_ms() + HARD_STOP_GRACE_MS;
+			}
+		}
+		if (qmp_open && (polls[2].revents & (POLLIN | POLLHUP))) {
+			json_t *message;
+			struct vzk_error qmp_err = {0};
+			int status;
+			while ((status = qmp_read(&vm->qmp, 0, &message, &qmp_err)) == 1) {
+				if (json_object_get(message, "event") != NULL)
+					on_event(vm, message);
+				json_decref(message);
+			}
+			if (status < 0)
+				qmp_open = false; /* QEMU is going away: its exit tells the rest */
+		}
+		/* pidfd readable: QEMU exited (without a pidfd, poll its status) */
+		if ((vm->qemu_pidfd >= 0 && (polls[0].revents & POLLIN)) ||
+		    (vm->qemu_pidfd < 0 && waitpid(vm->qemu_pid, &wait_status, WNOHANG) == vm->qemu_pid)) {
+			if (vm->qemu_pidfd >= 0)
+				waitpid(vm->qemu_pid, &wait_status, 0);
+			vm->qemu_pid = 0;
+			/* QEMU's last events (SHUTDOWN) may still sit in the socket */
+			json_t *message;
+			struct vzk_error drain_err = {0};
+			while (qmp_open && qmp_read(&vm->qmp, 0, &message, &drain_err) == 1) {
+				if (json_object_get(message, "event") != NULL)
+					on_event(vm, message);
+				json_decref(message);
+			}
+			break;
+		}
+	}
+	restore_terminal(vm);
+	set_state(vm, VM_STATE_STOPPED);
+	pthread_mutex_lock(&vm->lock);
+	bool requested = vm->hard_stop_requested;
+	bool guest = vm->guest_shutdown;
+	char reason[64];
+	snprintf(reason, sizeof(reason), "%s", vm->shutdown_reason);
+	pthread_mutex_unlock(&vm->lock);
+	if (requested || (guest && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0))
+		return 0;
+	char tail[512];
+	qemu_stderr_tail(vm, tail, sizeof(tail));
+	if (strcmp(reason, "host-signal") == 0)
+		return vzk_runtime_error(err, "QEMU was stopped by a signal from outside vzkit");
+	if (WIFSIGNALED(wait_status))
+		return vzk_runtime_error(err, "QEMU died (signal %d)%s%s", WTERMSIG(wait_status), tail[0] ? ": " : "", tail);
+	return vzk_runtime_error(err, "QEMU exited with status %d%s%s", WEXITSTATUS(wait_status), tail[0] ? ": " : "", tail);
+}
+
+static enum vm_state engine_state(struct engine_vm *vm)
+{
+	enum vm_state state;
+
+	pthread_mutex_lock(&vm->lock);
+	state = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	return state;
+}
+
+static int engine_request(struct engine_vm *vm, enum vm_state_request request, struct vzk_error *err)
+{
+	unsigned char byte = (unsigned char)request;
+	enum vm_state state;
+
+	pthread_mutex_lock(&vm->lock);
+	state = vm->state;
+	if (!vm_state_allows(state, request) || vm->request_pipe[1] < 0) {
+		pthread_mutex_unlock(&vm->lock);
+		return vzk_usage_error(err, "cannot %s a VM in state %s", vm_state_request_name(request),
+				       vm_state_name(state));
+	}
+	/* Stop only asks the guest: like VZ's requestStop, the VM stays Running
+	 * until the guest powers off. The others are under way at once. */
+	if (request == VM_REQUEST_HARD_STOP) {
+		vm->hard_stop_requested = true;
+		vm->state = VM_STATE_STOPPING;
+	} else if (request == VM_REQUEST_PAUSE) {
+		vm->state = VM_STATE_PAUSING;
+	} else if (request == VM_REQUEST_RESUME) {
+		vm->state = VM_STATE_RESUMING;
+	}
+	bool changed = vm->state != state;
+	state = vm->state;
+	if (write(vm->request_pipe[1], &byte, 1) != 1) {
+		pthread_mutex_unlock(&vm->lock);
+		return vzk_runtime_error(err, "cannot pass the request on: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (changed && vm->options.on_state_change != NULL)
+		vm->options.on_state_change(vm->options.context, state);
+	return 0;
+}
+
+static const char *engine_pty_name(struct engine_vm *vm, size_t serial_index)
+{
+	if (vm->pty_names == NULL || serial_index >= vm->config->serial_port_count)
+		return NULL;
+	return vm->pty_names[serial_index];
+}
+
+static int engine_vsock_listen(struct engine_vm *vm, uint32_t port, void (*on_connection)(void *, int),
+			       void *context, struct vzk_error *err)
+{
+	if (vm->vsock == NULL)
+		return vzk_runtime_error(err, "this VM has no vsock device");
+	return qemu_vsock_listen(vm->vsock, port, on_connection, context, err);
+}
+
+static int engine_vsock_connect(struct engine_vm *vm, uint32_t port, int *fd, struct vzk_error *err)
+{
+	if (vm->vsock == NULL)
+		return vzk_runtime_error(err, "this VM has no vsock device");
+	return qemu_vsock_connect(vm->vsock, port, fd, err);
+}
+
+static void engine_destroy(struct engine_vm *vm)
+{
+	if (vm == NULL)
+		return;
+	qemu_vsock_free(vm->vsock);
+	if (vm->qemu_pid > 0)
+		child_kill_and_reap(vm->qemu_pid);
+	restore_terminal(vm);
+	for (size_t i = 0; vm->helper_pids != NULL && i < vm->plan.helper_count; i++)
+		child_kill_and_reap(vm->helper_pids[i]);
+	qmp_close(&vm->qmp);
+	for (size_t i = 0; vm->passed_fds != NULL && i < vm->plan.fd_count; i++)
+		if (vm->passed_fds[i] >= 0)
+			close(vm->passed_fds[i]);
+	if (vm->qemu_pidfd >= 0)
+		close(vm->qemu_pidfd);
+	if (vm->stderr_log_fd >= 0)
+		close(vm->stderr_log_fd);
+	if (vm->request_pipe[0] >= 0) {
+		close(vm->request_pipe[0]);
+		close(vm->request_pipe[1]);
+	}
+	if (vm->started)
+		remove_tree(vm->runtime_dir);
+	if (vm->watcher_fd >= 0)
+		close(vm->watcher_fd);
+	for (size_t i = 0; vm->pty_names != NULL && i < vm->config->serial_port_count; i++)
+		free(vm->pty_names[i]);
+	free(vm->pty_names);
+	free(vm->passed_fds);
+	free(vm->helper_pids);
+	free(vm->disk_is_qcow2);
+	qemu_plan_free(&vm->plan);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+const struct vz_engine_ops qemu_engine = {
+	.name = "qemu",
+	.create = engine_create,
+	.print_plan = engine_print_plan,
+	.start = engine_start,
+	.run = engine_run,
+	.state = engine_state,
+	.request = engine_request,
+	.pty_name = engine_pty_name,
+	.vsock_listen = engine_vsock_listen,
+	.vsock_connect = engine_vsock_connect,
+	.destroy = engine_destroy,
+};

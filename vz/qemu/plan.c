@@ -1,0 +1,409 @@
+#include "vz/qemu/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* QEMU's option syntax doubles a comma to put one in a value. */
+static char *escape_commas(const char *text)
+{
+	size_t commas = 0;
+	char *escaped, *out;
+
+	for (const char *p = text; *p != '\0'; p++)
+		commas += *p == ',';
+	escaped = malloc(strlen(text) + commas + 1);
+	if (escaped == NULL)
+		return NULL;
+	out = escaped;
+	for (const char *p = text; *p != '\0'; p++) {
+		*out++ = *p;
+		if (*p == ',')
+			*out++ = ',';
+	}
+	*out = '\0';
+	return escaped;
+}
+
+/* Pushes "FORMAT" where %s gets `path` with its commas doubled. */
+static void push_with_path(struct strv *argv, const char *prefix, const char *path, const char *suffix)
+{
+	char *escaped = escape_commas(path);
+
+	if (escaped == NULL) {
+		argv->failed = 1;
+		return;
+	}
+	strv_pushf(argv, "%s%s%s", prefix, escaped, suffix);
+	free(escaped);
+}
+
+static const char *pci_suffix(const struct qemu_plan_params *params)
+{
+	(void)params;
+	return "pci"; /* q35 and virt both have PCIe; devices are the -pci forms */
+}
+
+static void add_machine(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			struct qemu_plan *plan)
+{
+	struct strv *argv = &plan->argv;
+	bool kvm = params->accel == QEMU_ACCEL_KVM;
+
+	strv_push(argv, params->qemu_binary);
+	strv_push(argv, "-nodefaults");
+	strv_push(argv, "-no-user-config");
+	strv_push(argv, "-no-reboot");
+	strv_push(argv, "-S"); /* vzkit starts the vCPUs over QMP once everything is wired */
+	/* q35 everywhere on x86: microvm under TCG hung at TSC calibration in 8
+	 * of 10 loaded boots (NOTES.md), and q35 holds every device type. */
+	plan->machine = params->arch == QEMU_ARCH_AARCH64 ? "virt" : "q35";
+	strv_push(argv, "-machine");
+	if (params->arch == QEMU_ARCH_AARCH64)
+		strv_pushf(argv, "virt,accel=%s%s", kvm ? "kvm" : "tcg", config->platform.nested_virtualization ? ",virtualization=on" : "");
+	else
+		strv_pushf(argv, "q35,accel=%s", kvm ? "kvm" : "tcg");
+	strv_push(argv, "-cpu");
+	if (kvm)
+		strv_push(argv, config->platform.nested_virtualization ? "host,+vmx,+svm" : "host");
+	else
+		strv_push(argv, params->arch == QEMU_ARCH_AARCH64 ? "max" : "max");
+	strv_push(argv, "-smp");
+	strv_pushf(argv, "%u", config->cpu_count);
+	strv_push(argv, "-m");
+	strv_pushf(argv, "%lluM", (unsigned long long)(config->memory_size >> 20));
+	if (config->directory_share_count > 0) {
+		/* vhost-user (virtiofsd) maps guest memory: it must be shared */
+		strv_push(argv, "-object");
+		strv_pushf(argv, "memory-backend-memfd,id=mem,size=%lluM,share=on",
+			   (unsigned long long)(config->memory_size >> 20));
+		strv_push(argv, "-numa");
+		strv_push(argv, "node,memdev=mem");
+	}
+	strv_push(argv, "-qmp");
+	push_with_path(argv, "unix:", plan->qmp_path, ",server=on,wait=off");
+	if (config->gui && params->gui_display) {
+		strv_push(argv, "-display");
+		strv_push(argv, params->gui_backend);
+	} else {
+		strv_push(argv, "-display");
+		strv_push(argv, "none");
+	}
+}
+
+static void add_boot_loader(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			    struct strv *argv)
+{
+	const struct vz_boot_loader *boot = &config->boot_loader;
+
+	if (boot->kind == VZ_BOOT_LOADER_LINUX) {
+		strv_push(argv, "-kernel");
+		strv_push(argv, boot->kernel_path);
+		if (boot->initrd_path != NULL) {
+			strv_push(argv, "-initrd");
+			strv_push(argv, boot->initrd_path);
+		}
+		if (boot->command_line != NULL) {
+			strv_push(argv, "-append");
+			strv_push(argv, boot->command_line);
+		}
+	} else if (boot->kind == VZ_BOOT_LOADER_EFI) {
+		strv_push(argv, "-drive");
+		push_with_path(argv, "if=pflash,format=raw,unit=0,readonly=on,file=", params->efi_code, "");
+		strv_push(argv, "-drive");
+		{
+			char *prefix = NULL;
+			if (asprintf(&prefix, "if=pflash,format=%s,unit=1,file=", params->efi_vars_format) < 0) {
+				argv->failed = 1;
+				return;
+			}
+			push_with_path(argv, prefix, boot->variable_store_path, "");
+			free(prefix);
+		}
+	}
+}
+
+static void add_blockdev(const struct vz_storage_device *device, size_t index, bool qcow2, struct strv *argv)
+{
+	const struct vz_storage_attachment *attachment = &device->attachment;
+	const char *ro = attachment->read_only ? "on" : "off";
+
+	strv_push(argv, "-blockdev");
+	switch (attachment->kind) {
+	case VZ_STORAGE_ATTACHMENT_DISK_IMAGE:
+	case VZ_STORAGE_ATTACHMENT_BLOCK_DEVICE: {
+		char *prefix = NULL;
+		const char *driver = attachment->kind == VZ_STORAGE_ATTACHMENT_BLOCK_DEVICE ? "host_device" : "file";
+		if (asprintf(&prefix, "driver=%s,node-name=disk%zu-file,read-only=%s,filename=", driver, index, ro) < 0) {
+			argv->failed = 1;
+			return;
+		}
+		push_with_path(argv, prefix, attachment->path, "");
+		free(prefix);
+		/* The format is always stated, never probed: a raw image that
+		 * starts like a qcow2 header must stay raw. */
+		strv_push(argv, "-blockdev");
+		strv_pushf(argv, "driver=%s,node-name=disk%zu,file=disk%zu-file,read-only=%s%s",
+			   qcow2 ? "qcow2" : "raw", index, index, ro,
+			   attachment->sync_mode == VZ_DISK_SYNC_NONE ? ",cache.no-flush=on" : "");
+		break;
+	}
+	case VZ_STORAGE_ATTACHMENT_NBD: {
+		/* nbd://host[:port]/export or nbd+unix:///export?socket=PATH */
+		const char *url = attachment->url;
+		bool is_unix = strncmp(url, "nbd+unix://", 11) == 0;
+		const char *rest = url + (is_unix ? 11 : 6);
+		const char *slash = strchr(rest, '/');
+		char host[256] = "", export_name[256] = "", port[8] = "10809", socket_path[256] = "";
+		if (is_unix) {
+			const char *query = strstr(rest, "?socket=");
+			size_t export_len = (size_t)((query != NULL ? query : rest + strlen(rest)) - rest);
+			if (export_len > 0 && rest[0] == '/')
+				snprintf(export_name, sizeof(export_name), "%.*s", (int)export_len - 1, rest + 1);
+			if (query != NULL)
+				snprintf(socket_path, sizeof(socket_path), "%s", query + 8);
+			strv_pushf(argv, "driver=nbd,node-name=disk%zu,read-only=%s,server.type=unix,server.path=%s%s%s,open-timeout=%llu",
+				   index, ro, socket_path, export_name[0] ? ",export=" : "", export_name,
+				   (unsigned long long)((attachment->timeout_ms + 999) / 1000));
+		} else {
+			size_t host_len = (size_t)((slash != NULL ? slash : rest + strlen(rest)) - rest);
+			const char *colon = memchr(rest, ':', host_len);
+			if (rest[0] == '[')
+				colon = strstr(rest, "]:");
+			if (colon != NULL) {
+				const char *port_start = rest[0] == '[' ? colon + 2 : colon + 1;
+				snprintf(port, sizeof(port), "%.*s", (int)(rest + host_len - port_start), port_start);
+				host_len = (size_t)(colon - rest) + (rest[0] == '[' ? 1 : 0);
+			}
+			if (rest[0] == '[')
+				snprintf(host, sizeof(host), "%.*s", (int)host_len - 2, rest + 1);
+			else
+				snprintf(host, sizeof(host), "%.*s", (int)host_len, rest);
+			if (slash != NULL && slash[1] != '\0')
+				snprintf(export_name, sizeof(export_name), "%s", slash + 1);
+			strv_pushf(argv, "driver=nbd,node-name=disk%zu,read-only=%s,server.type=inet,server.host=%s,server.port=%s%s%s,open-timeout=%llu",
+				   index, ro, host, port, export_name[0] ? ",export=" : "", export_name,
+				   (unsigned long long)((attachment->timeout_ms + 999) / 1000));
+		}
+		break;
+	}
+	}
+}
+
+static void add_storage(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			struct strv *argv)
+{
+	bool xhci_added = false;
+	size_t nvme_count = 0;
+
+	for (size_t i = 0; i < config->storage_device_count; i++) {
+		const struct vz_storage_device *device = &config->storage_devices[i];
+		bool qcow2 = params->disk_is_qcow2 != NULL && params->disk_is_qcow2[i];
+
+		add_blockdev(device, i, qcow2, argv);
+		if (device->kind == VZ_STORAGE_USB_MASS_STORAGE && !xhci_added) {
+			/* the controller goes before its first disk */
+			strv_push(argv, "-device");
+			strv_push(argv, "qemu-xhci,id=xhci");
+			xhci_added = true;
+		}
+		strv_push(argv, "-device");
+		switch (device->kind) {
+		case VZ_STORAGE_VIRTIO_BLOCK:
+			if (device->block_device_identifier != NULL) {
+				char *serial = escape_commas(device->block_device_identifier);
+				strv_pushf(argv, "virtio-blk-%s,drive=disk%zu,serial=%s", pci_suffix(params), i,
+					   serial != NULL ? serial : "");
+				free(serial);
+			} else {
+				strv_pushf(argv, "virtio-blk-%s,drive=disk%zu", pci_suffix(params), i);
+			}
+			break;
+		case VZ_STORAGE_NVME:
+			/* QEMU's nvme needs a serial number */
+			strv_pushf(argv, "nvme,drive=disk%zu,serial=vzkit-nvme%zu", i, nvme_count++);
+			break;
+		case VZ_STORAGE_USB_MASS_STORAGE:
+			strv_pushf(argv, "usb-storage,bus=xhci.0,drive=disk%zu,removable=%s", i,
+				   device->attachment.read_only ? "on" : "off");
+			break;
+		}
+	}
+}
+
+static void add_network(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			struct qemu_plan *plan)
+{
+	struct strv *argv = &plan->argv;
+
+	for (size_t i = 0; i < config->network_device_count; i++) {
+		const struct vz_network_device *device = &config->network_devices[i];
+		char mac[18];
+
+		vz_format_mac(device->mac_address, mac);
+		strv_push(argv, "-netdev");
+		if (device->attachment == VZ_NETWORK_ATTACHMENT_NAT) {
+			strv_pushf(argv, "user,id=net%zu", i);
+		} else {
+			struct qemu_passed_fd *fd = &plan->fds[plan->fd_count];
+			fd->kind = device->unix_socket_path != NULL ? QEMU_FD_NET_UNIXGRAM : QEMU_FD_NET_INHERITED;
+			fd->target_fd = QEMU_FIRST_PASSED_FD + (int)plan->fd_count;
+			fd->network_index = i;
+			plan->fd_count++;
+			strv_pushf(argv, "dgram,id=net%zu,local.type=fd,local.str=%d", i, fd->target_fd);
+		}
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtio-net-%s,netdev=net%zu,mac=%s", pci_suffix(params), i, mac);
+	}
+}
+
+static void add_serial_ports(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			     struct qemu_plan *plan)
+{
+	struct strv *argv = &plan->argv;
+
+	if (config->serial_port_count == 0)
+		return;
+	strv_push(argv, "-device");
+	strv_pushf(argv, "virtio-serial-%s,id=vser0", pci_suffix(params));
+	for (size_t i = 0; i < config->serial_port_count; i++) {
+		const struct vz_serial_port *port = &config->serial_ports[i];
+		strv_push(argv, "-chardev");
+		switch (port->attachment) {
+		case VZ_SERIAL_ATTACHMENT_FILE: {
+			char *prefix = NULL;
+			if (asprintf(&prefix, "file,id=console%zu,append=on,path=", i) < 0) {
+				argv->failed = 1;
+				return;
+			}
+			push_with_path(argv, prefix, port->log_path, "");
+			free(prefix);
+			break;
+		}
+		case VZ_SERIAL_ATTACHMENT_STDIO:
+			/* signal=off: Ctrl-C goes to the guest, as on a real console */
+			strv_pushf(argv, "stdio,id=console%zu,signal=off", i);
+			plan->uses_stdio = true;
+			break;
+		case VZ_SERIAL_ATTACHMENT_PTY:
+			strv_pushf(argv, "pty,id=console%zu", i);
+			break;
+		}
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtconsole,bus=vser0.0,chardev=console%zu,id=port%zu", i, i);
+	}
+}
+
+static int add_shares(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+		      struct qemu_plan *plan, struct vzk_error *err)
+{
+	struct strv *argv = &plan->argv;
+
+	for (size_t i = 0; i < config->directory_share_count; i++) {
+		const struct vz_directory_share *share = &config->directory_shares[i];
+		struct qemu_helper *helper;
+
+		if (share->kind == VZ_SHARE_ROSETTA)
+			continue; /* the engine refused it or skipped it with a warning */
+		helper = &plan->helpers[plan->helper_count++];
+		if (asprintf(&helper->socket_path, "%s/fs%zu.sock", params->runtime_dir, i) < 0)
+			return vzk_runtime_error(err, "out of memory");
+		strv_push(&helper->argv, params->virtiofsd);
+		strv_pushf(&helper->argv, "--socket-path=%s", helper->socket_path);
+		strv_push(&helper->argv, "-o");
+		push_with_path(&helper->argv, "source=", share->directory, "");
+		strv_push(&helper->argv, "-o");
+		strv_push(&helper->argv, "cache=auto");
+		strv_push(&helper->argv, "-o");
+		strv_push(&helper->argv, params->helpers_as_root ? "sandbox=chroot" : "sandbox=namespace");
+		strv_push(argv, "-chardev");
+		{
+			char *prefix = NULL;
+			if (asprintf(&prefix, "socket,id=fs%zu,path=", i) < 0)
+				return vzk_runtime_error(err, "out of memory");
+			push_with_path(argv, prefix, helper->socket_path, "");
+			free(prefix);
+		}
+		strv_push(argv, "-device");
+		strv_pushf(argv, "vhost-user-fs-%s,chardev=fs%zu,tag=%s", pci_suffix(params), i, share->tag);
+	}
+	return 0;
+}
+
+static void add_other_devices(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			      struct strv *argv)
+{
+	for (size_t i = 0; i < config->entropy_device_count; i++) {
+		strv_push(argv, "-object");
+		strv_pushf(argv, "rng-random,id=rng%zu,filename=/dev/urandom", i);
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtio-rng-%s,rng=rng%zu", pci_suffix(params), i);
+	}
+	for (size_t i = 0; i < config->memory_balloon_device_count; i++) {
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtio-balloon-%s", pci_suffix(params));
+	}
+	for (size_t i = 0; i < config->graphics_device_count; i++) {
+		const struct vz_graphics_device *gpu = &config->graphics_devices[i];
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtio-gpu-%s,xres=%u,yres=%u", pci_suffix(params), gpu->width, gpu->height);
+	}
+	for (size_t i = 0; i < config->keyboard_count; i++) {
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtio-keyboard-%s", pci_suffix(params));
+	}
+	for (size_t i = 0; i < config->pointing_device_count; i++) {
+		/* absolute coordinates, like VZ's screen-coordinate pointing device */
+		strv_push(argv, "-device");
+		strv_pushf(argv, "virtio-tablet-%s", pci_suffix(params));
+	}
+	if (params->vsock_guest_cid != 0) {
+		strv_push(argv, "-device");
+		strv_pushf(argv, "vhost-vsock-%s,guest-cid=%u", pci_suffix(params), params->vsock_guest_cid);
+	}
+}
+
+int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+		    struct qemu_plan *plan, struct vzk_error *err)
+{
+	memset(plan, 0, sizeof(*plan));
+	plan->helpers = calloc(config->directory_share_count + 1, sizeof(*plan->helpers));
+	plan->fds = calloc(config->network_device_count + 1, sizeof(*plan->fds));
+	if (plan->helpers == NULL || plan->fds == NULL ||
+	    asprintf(&plan->qmp_path, "%s/qmp.sock", params->runtime_dir) < 0) {
+		qemu_plan_free(plan);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	add_machine(config, params, plan);
+	add_boot_loader(config, params, &plan->argv);
+	add_storage(config, params, &plan->argv);
+	add_network(config, params, plan);
+	add_serial_ports(config, params, plan);
+	if (add_shares(config, params, plan, err) != 0) {
+		qemu_plan_free(plan);
+		return -1;
+	}
+	add_other_devices(config, params, &plan->argv);
+	for (size_t i = 0; i < plan->helper_count; i++)
+		if (plan->helpers[i].argv.failed)
+			plan->argv.failed = 1;
+	if (plan->argv.failed) {
+		qemu_plan_free(plan);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	return 0;
+}
+
+void qemu_plan_free(struct qemu_plan *plan)
+{
+	if (plan == NULL)
+		return;
+	strv_free(&plan->argv);
+	for (size_t i = 0; i < plan->helper_count; i++) {
+		strv_free(&plan->helpers[i].argv);
+		free(plan->helpers[i].socket_path);
+	}
+	free(plan->helpers);
+	free(plan->fds);
+	free(plan->qmp_path);
+	memset(plan, 0, sizeof(*plan));
+}

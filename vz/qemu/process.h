@@ -1,0 +1,33 @@
+/* Child processes that never outlive vzkit: QEMU and its helpers die with it
+ * (PR_SET_PDEATHSIG), and a watcher removes the runtime directory when vzkit
+ * is killed outright. */
+#ifndef VZKIT_VZ_QEMU_PROCESS_H
+#define VZKIT_VZ_QEMU_PROCESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "flags/error.h"
+
+struct child_spec {
+	char *const *argv;
+	int stdin_fd;  /* -1: /dev/null */
+	int stdout_fd; /* -1: /dev/null */
+	int stderr_fd; /* -1: /dev/null */
+	const int *passed_fds; /* dup'ed to 3, 4, ... in the child */
+	size_t passed_fd_count;
+	bool new_session; /* its own session: terminal signals stay with vzkit */
+};
+
+/* Starts the child; *pidfd is a pidfd to poll for its exit (or -1). */
+int child_spawn(const struct child_spec *spec, pid_t *pid, int *pidfd, struct vzk_error *err);
+/* Sends SIGKILL if still running and reaps it; returns its wait status. */
+int child_kill_and_reap(pid_t pid);
+
+/* A process that waits for vzkit to die and then removes `dir`. Returns the
+ * write end of its pipe (close it for an orderly exit), or -1. */
+int runtime_dir_watcher_start(const char *dir);
+/* rm -r of a directory vzkit made (no symlinks followed). */
+void remove_tree(const char *dir);
+
+#endif

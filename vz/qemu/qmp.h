@@ -1,0 +1,34 @@
+/* A QMP client: line-delimited JSON over QEMU's monitor socket (jansson). */
+#ifndef VZKIT_VZ_QEMU_QMP_H
+#define VZKIT_VZ_QEMU_QMP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "flags/error.h"
+
+struct qmp {
+	int fd;
+	char buffer[1 << 16];
+	size_t used;
+};
+
+/* Connects to the monitor at `path`, retrying while `still_starting` says the
+ * QEMU process lives, up to `timeout_ms`; reads the greeting and enters
+ * command mode. */
+int qmp_connect(struct qmp *qmp, const char *path, int timeout_ms, int (*still_starting)(void *),
+		void *context, struct vzk_error *err);
+void qmp_close(struct qmp *qmp);
+
+/* Reads one message: 1 and *out (caller decrefs), 0 on timeout, -1 on EOF or
+ * a malformed message. timeout_ms < 0 waits. */
+int qmp_read(struct qmp *qmp, int timeout_ms, json_t **out, struct vzk_error *err);
+/* Sends {"execute": command, "arguments": arguments} (arguments may be NULL,
+ * and is consumed). */
+int qmp_send(struct qmp *qmp, const char *command, json_t *arguments, struct vzk_error *err);
+/* Sends and waits for the answer; events that arrive meanwhile go to
+ * on_event (may be NULL). *result gets "return" (caller decrefs; may be NULL). */
+int qmp_execute(struct qmp *qmp, const char *command, json_t *arguments, json_t **result,
+		void (*on_event)(void *context, json_t *event), void *context, struct vzk_error *err);
+
+#endif
