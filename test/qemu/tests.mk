@@ -1,0 +1,2 @@
+TEST_SCRIPTS += \
+	test/qemu/e2e_devices.sh
