@@ -1,2 +1,6 @@
 TEST_SCRIPTS += \
 	test/qemu/e2e_devices.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_lifecycle.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_boot_storage.sh

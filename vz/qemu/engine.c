@@ -213,11 +213,28 @@ static int still_starting(void *context)
 	return waitpid(vm->qemu_pid, NULL, WNOHANG) == 0;
 }
 
-/* The last lines QEMU wrote to stderr, for error messages. */
+/* QEMU's "qemu-system-x86_64: -blockdev <value>: message" without the
+ * program name and the echoed option: the message is what the user needs. */
+static const char *strip_qemu_prefix(const char *line)
+{
+	const char *colon;
+
+	if (strncmp(line, "qemu-system-", 12) == 0 && (colon = strstr(line, ": ")) != NULL)
+		line = colon + 2;
+	if (line[0] == '-') {
+		const char *space = strchr(line, ' ');
+		if (space != NULL && (colon = strstr(space, ": ")) != NULL)
+			line = colon + 2;
+	}
+	return line;
+}
+
+/* The last two lines QEMU wrote to stderr, as one line for error messages. */
 static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
 {
-	char path[256];
-	char buffer[2048];
+	char path[160];
+	char buffer[4096];
+	char *lines[2] = {NULL, NULL};
 	ssize_t got;
 	int fd;
 
@@ -232,12 +249,26 @@ static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
 	close(fd);
 	if (got <= 0)
 		return;
-	while (got > 0 && (buffer[got - 1] == '\n' || buffer[got - 1] == '\r'))
-		got--;
 	buffer[got] = '\0';
-	/* one line for the user: the last non-empty line */
-	char *last = strrchr(buffer, '\n');
-	snprintf(out, size, "%.*s", (int)size - 1, last != NULL ? last + 1 : buffer);
+	/* split into lines, keep the last two non-empty ones */
+	char *cursor = buffer;
+	while (*cursor != '\0') {
+		char *line_end = cursor + strcspn(cursor, "\r\n");
+		bool more = *line_end != '\0';
+		*line_end = '\0';
+		if (*cursor != '\0') {
+			lines[0] = lines[1];
+			lines[1] = cursor;
+		}
+		cursor = more ? line_end + 1 : line_end;
+	}
+	if (lines[1] == NULL)
+		return;
+	if (lines[0] != NULL)
+		snprintf(out, size, "%.*s %.*s", (int)size / 2 - 1, strip_qemu_prefix(lines[0]), (int)size / 2 - 1,
+			 strip_qemu_prefix(lines[1]));
+	else
+		snprintf(out, size, "%.*s", (int)size - 1, strip_qemu_prefix(lines[1]));
 }
 
 /* Runtime directories of vzkits that died without cleaning up (the watcher
