@@ -4,3 +4,5 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_lifecycle.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_boot_storage.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_console.sh
