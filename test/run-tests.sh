@@ -9,7 +9,7 @@ mkdir -p "$logdir"
 skip_reasons="$logdir/skip-reasons"
 : > "$skip_reasons"
 for t in "$@"; do
-	name=$(echo "$t" | sed 's|^.*/test/||; s|/|-|g')
+	name=$(echo "$t" | sed 's|^.*/test/||; s|^test/||; s|/|-|g')
 	out="$logdir/$name.log"
 	start=$(date +%s)
 	case $t in

@@ -20,7 +20,7 @@ check "efi: create made the variable store" [ -s efi-vars ]
 rm -f missing-vars
 "$VZKIT" --bootloader efi,variable-store="$scratch/missing-vars" --device virtio-serial,logFilePath="$scratch/efi2.log" 2> efi2.err
 check "efi: a missing store without create is bad input (exit 2)" [ $? -eq 2 ]
-check "efi: and nothing was created" [ ! -e missing-vars ] && [ ! -e efi2.log ]
+check "efi: and nothing was created" [ ! -e missing-vars -a ! -e efi2.log ]
 
 # 2. NBD through nbdkit, on a unix socket and on TCP.
 if command -v nbdkit >/dev/null; then

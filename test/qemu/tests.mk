@@ -6,3 +6,5 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_boot_storage.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_console.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_rest.sh
