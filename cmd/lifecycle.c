@@ -181,7 +181,7 @@ static void remove_pidfile(const char *path)
 
 int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_description *vm,
 		  struct vz_vm_configuration *vz, const struct run_options *options,
-		  struct vzk_error *err)
+		  const char *deferred_warnings, struct vzk_error *err)
 {
 	struct lifecycle life = {.engine = engine, .description = vm};
 	struct engine_options engine_options = {
@@ -220,6 +220,8 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		goto out;
 	if (engine->create(vz, &engine_options, &life.vm, err) != 0)
 		goto out;
+	if (deferred_warnings != NULL)
+		fputs(deferred_warnings, stderr);
 	if (options->pidfile != NULL) {
 		if (write_pidfile(options->pidfile, err) != 0)
 			goto out;

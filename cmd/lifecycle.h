@@ -11,10 +11,12 @@
 /* Seconds between a stop request on SIGINT/SIGTERM and the hard stop. */
 #define LIFECYCLE_STOP_GRACE_SECONDS 5
 
-/* Returns the process exit status (0 when the guest stopped normally); on
+/* deferred_warnings (may be NULL) go to stderr once the engine accepted the
+ * VM, so that bad input still gets exactly one line.
+ * Returns the process exit status (0 when the guest stopped normally); on
  * failure fills err and returns 1 or 2. */
 int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_description *vm,
 		  struct vz_vm_configuration *vz, const struct run_options *options,
-		  struct vzk_error *err);
+		  const char *deferred_warnings, struct vzk_error *err);
 
 #endif

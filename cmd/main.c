@@ -22,6 +22,16 @@ static int fail(const struct vzk_error *err)
 	return vzk_error_exit_status(err);
 }
 
+static void flush_warnings(FILE *warnings, char **text)
+{
+	if (warnings == NULL)
+		return;
+	fclose(warnings);
+	fputs(*text, stderr);
+	free(*text);
+	*text = NULL;
+}
+
 static int print_requested_help(const struct run_options *options)
 {
 	if (options->show_help) {
@@ -49,6 +59,9 @@ int main(int argc, char **argv)
 	struct vz_vm_configuration vz;
 	struct vzk_error err = {0};
 	const struct vz_engine_ops *engine;
+	FILE *warnings = NULL;
+	char *warning_text = NULL;
+	size_t warning_size = 0;
 	int status;
 
 	vm_description_init(&vm);
@@ -61,11 +74,16 @@ int main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	if (vm_description_apply_gui(&vm, stderr, &err) != 0 || vm_description_to_vz(&vm, &vz, &err) != 0) {
+	/* --gui's warnings wait until the input is known to be good: bad input
+	 * gets one line. */
+	warnings = open_memstream(&warning_text, &warning_size);
+	if (vm_description_apply_gui(&vm, warnings, &err) != 0 || vm_description_to_vz(&vm, &vz, &err) != 0) {
 		status = fail(&err);
 		goto out;
 	}
 	if (options.dry_run == DRY_RUN_JSON || options.dry_run == DRY_RUN_CMDLINE) {
+		flush_warnings(warnings, &warning_text);
+		warnings = NULL;
 		status = output_dry_run(&vm, options.dry_run, stdout, &err) == 0 ? 0 : fail(&err);
 		vz_vm_configuration_free(&vz);
 		goto out;
@@ -77,15 +95,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (options.dry_run == DRY_RUN_PLAN) {
+		flush_warnings(warnings, &warning_text);
+		warnings = NULL;
 		status = output_engine_plan(engine, &vz, &options, stdout, &err) == 0 ? 0 : fail(&err);
 		vz_vm_configuration_free(&vz);
 		goto out;
 	}
-	status = lifecycle_run(engine, &vm, &vz, &options, &err);
+	fclose(warnings);
+	warnings = NULL;
+	status = lifecycle_run(engine, &vm, &vz, &options, warning_text, &err);
 	if (status != 0 && err.message[0] != '\0')
 		fprintf(stderr, "vzkit: %s\n", err.message);
 	vz_vm_configuration_free(&vz);
 out:
+	if (warnings != NULL)
+		fclose(warnings);
+	free(warning_text);
 	vm_description_free(&vm);
 	run_options_free(&options);
 	return status;

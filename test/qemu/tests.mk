@@ -8,3 +8,5 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_console.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_rest.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_gui.sh

@@ -1,0 +1,42 @@
+#!/bin/bash
+# --gui: a clear error without a display; with one (Xvfb), a real QEMU window
+# opens, and the guest sees the virtio GPU and the input devices.
+source "$(dirname "$0")/lib.sh"
+need_guest "gui"
+cd "$scratch"
+
+env -u DISPLAY -u WAYLAND_DISPLAY "$VZKIT" --gui --bootloader "$(linux_boot report)" \
+	--device virtio-serial,logFilePath="$scratch/nodisplay.log" 2> nodisplay.err
+check "--gui without a display: exit 2" [ $? -eq 2 ]
+check "--gui without a display: one clear line" [ "$(wc -l < nodisplay.err)" -eq 1 ]
+check "--gui without a display: it says so" grep -q -- '--gui: no display' nodisplay.err
+check "--gui without a display: nothing created" [ ! -e nodisplay.log ]
+
+if ! command -v Xvfb >/dev/null || ! command -v xwininfo >/dev/null; then
+	skip "gui window" "Xvfb or xwininfo is not installed"
+	finish
+	exit
+fi
+display=:$((90 + RANDOM % 100))
+Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp > xvfb.log 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null; cleanup_scratch' EXIT
+for _ in $(seq 50); do DISPLAY=$display xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done
+DISPLAY=$display "$VZKIT" --gui --bootloader "$(linux_boot report)" \
+	--device virtio-serial,logFilePath="$scratch/gui.log" \
+	--device virtio-gpu,width=1024,height=768 --device virtio-input,pointing 2> gui.err &
+pid=$!
+window=0
+for _ in $(seq 300); do
+	if DISPLAY=$display xwininfo -root -tree 2>/dev/null | grep -qi qemu; then window=1; break; fi
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.1
+done
+check "--gui: a QEMU window opens on the display" [ "$window" -eq 1 ]
+wait_exit $pid 120
+check "--gui: vzkit exits 0 when the guest powers off" [ $? -eq 0 ]
+check "--gui: the guest has a virtio GPU (virtio device id 16)" grep -q '^VZKIT virtio dev=.* id=16 ' gui.log
+check "--gui: the guest has the pointing device" grep -qi '^VZKIT input .*tablet' gui.log
+check "--gui: a keyboard was added with a warning" grep -q 'adding --device virtio-input,keyboard' gui.err
+check "--gui: the guest has the keyboard" grep -qi '^VZKIT input .*keyboard' gui.log
+finish
