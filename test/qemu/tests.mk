@@ -10,3 +10,5 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_rest.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_gui.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_net.sh
