@@ -79,6 +79,9 @@ bad "deprecated kernel flags with --bootloader" "cannot be used with --bootloade
 bad "--timesync without a port" "--timesync: vsockPort needs a number" "${LINUX[@]}" --timesync vsockPort=0
 bad "--dry-run mode" "--dry-run: 'yaml' is not one of json, cmdline, qemu" "${LINUX[@]}" --dry-run=yaml
 bad "bad input with --dry-run" "--device virtio-blk: missing required key 'path'" "${LINUX[@]}" --device virtio-blk --dry-run
+bad "--gui with bad input: no warnings, one line" "--cpus: 0 is out of range" "${LINUX[@]}" --gui --cpus 0
+bad "--gui with a missing kernel: no warnings, one line" "--bootloader linux: kernel: $tmp/no-kernel" \
+	--bootloader "linux,kernel=$tmp/no-kernel" --gui
 bad "--config of a missing file" "--config: $tmp/none.json" --config "$tmp/none.json"
 echo '{"vcpus":2,"devices":[{"kind":"floppy"}]}' >"$tmp/bad.json"
 bad "--config with an unknown kind" "--config: devices[0]: unknown kind 'floppy'" --config "$tmp/bad.json"
