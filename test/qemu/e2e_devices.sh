@@ -53,5 +53,5 @@ check "virtio-fs: the guest read the host file" grep -q '^VZKIT share tag=hostsh
 check "virtio-fs: the guest's write is on the host" grep -qx 'written by guest' share/guest-wrote.txt
 check "cpus and memory reach the guest" grep -q '^VZKIT cpus=2 ' $log
 check "no virtiofsd left behind" [ -z "$(procs_mentioning "$scratch/share")" ]
-check "runtime directory removed" [ ! -e "/tmp/vzkit-$pid" ]
+check "runtime directory removed" runtime_dir_gone $pid
 finish

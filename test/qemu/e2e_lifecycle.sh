@@ -54,7 +54,7 @@ if wait_for_line killq.log '^VZKIT ready' 60; then
 	status=$?
 	check "QEMU killed: vzkit exits 1" [ "$status" -eq 1 ]
 	check "QEMU killed: the error names QEMU" grep -q 'vzkit: QEMU died' killq.err
-	check "QEMU killed: runtime directory removed" [ ! -e "/tmp/vzkit-$pid" ]
+	check "QEMU killed: runtime directory removed" runtime_dir_gone $pid
 else
 	fail "QEMU killed: guest ready" "no VZKIT ready"
 	kill -9 $pid
@@ -66,15 +66,15 @@ fi
 pid=$!
 if wait_for_line kill9.log '^VZKIT ready' 60; then
 	check "kill -9: virtiofsd ran" [ -n "$(procs_mentioning "$scratch/share")" ]
-	check "kill -9: runtime directory exists while running" [ -d "/tmp/vzkit-$pid" ]
+	check "kill -9: runtime directory exists while running" runtime_dir_exists $pid
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	gone=0
 	for _ in $(seq 50); do
-		if [ -z "$(procs_mentioning "/tmp/vzkit-$pid")" ] && [ ! -e "/tmp/vzkit-$pid" ]; then gone=1; break; fi
+		if [ -z "$(procs_mentioning "/tmp/vzkit-$pid-")" ] && runtime_dir_gone $pid; then gone=1; break; fi
 		sleep 0.1
 	done
-	check "kill -9: no QEMU or virtiofsd left" [ -z "$(procs_mentioning "/tmp/vzkit-$pid")" ]
+	check "kill -9: no QEMU or virtiofsd left" [ -z "$(procs_mentioning "/tmp/vzkit-$pid-")" ]
 	check "kill -9: runtime directory removed" [ "$gone" -eq 1 ]
 else
 	fail "kill -9: guest ready" "no VZKIT ready"

@@ -67,3 +67,7 @@ procs_mentioning() { pgrep -f -- "$1" || true; }
 finish() {
 	[ "$failures" -eq 0 ]
 }
+
+# runtime_dir_gone PID: vzkit PID's runtime directory (/tmp/vzkit-PID-*) is gone
+runtime_dir_gone() { ! compgen -G "/tmp/vzkit-$1-*" >/dev/null; }
+runtime_dir_exists() { compgen -G "/tmp/vzkit-$1-*" >/dev/null; }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -132,6 +133,9 @@ static int check_devices(struct engine_vm *vm, struct vzk_error *err)
 		if (nested[0] != 'Y' && nested[0] != '1')
 			return vzk_usage_error(err, "--nested: the host's KVM does not allow nested virtualisation");
 	}
+	for (size_t i = 0; i < config->directory_share_count; i++)
+		if (config->directory_shares[i].kind == VZ_SHARE_SINGLE_DIRECTORY && geteuid() != 0)
+			return vzk_usage_error(err, "--device virtio-fs: QEMU's virtiofsd here needs root (it cannot sandbox itself otherwise); run vzkit as root");
 	if (config->socket_device && access("/dev/vhost-vsock", R_OK | W_OK) != 0)
 		return vzk_usage_error(err, "virtio-vsock (--device virtio-vsock, --ignition, --timesync) needs /dev/vhost-vsock on the host (modprobe vhost_vsock): %s",
 				       strerror(errno));
@@ -158,11 +162,16 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	vm->state = VM_STATE_STOPPED;
 	pthread_mutex_init(&vm->lock, NULL);
 	*out = vm;
-	/* The pid names the runtime directory: unique among live vzkits, and the
-	 * plan can print it before it exists. */
-	snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld",
-		 getenv("XDG_RUNTIME_DIR") != NULL && strlen(getenv("XDG_RUNTIME_DIR")) < 60 ? getenv("XDG_RUNTIME_DIR") : "/tmp",
-		 (long)getpid());
+	/* The pid names the runtime directory (so a stale one can be told from a
+	 * live one) and a random suffix keeps others from squatting the name;
+	 * it is decided here so the plan can print it before it exists. */
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	unsigned char noise[4] = {0};
+	if (getrandom(noise, sizeof(noise), 0) != (ssize_t)sizeof(noise))
+		noise[0] = (unsigned char)time(NULL);
+	snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld-%02x%02x%02x%02x",
+		 base != NULL && base[0] == '/' && strlen(base) < 30 ? base : "/tmp", (long)getpid(), noise[0],
+		 noise[1], noise[2], noise[3]);
 	if (qemu_choose_accel(vm->arch, options->accel, KVM_PROBE_DEADLINE_MS, &vm->accel, vm->accel_reason,
 			      sizeof(vm->accel_reason), err) != 0)
 		return -1;
@@ -293,7 +302,7 @@ static void remove_stale_runtime_dirs(const struct engine_vm *vm)
 		struct stat st;
 		long pid;
 		char rest;
-		if (sscanf(entry->d_name, "vzkit-%ld%c", &pid, &rest) != 1 || pid <= 0 || pid == (long)getpid())
+		if (sscanf(entry->d_name, "vzkit-%ld-%c", &pid, &rest) != 2 || pid <= 0 || pid == (long)getpid())
 			continue;
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
@@ -445,7 +454,7 @@ static int engine_start(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->skipped_rosetta && vm->options.warn != NULL)
 		vm->options.warn(vm->options.context, "--device rosetta: not available on this host; going on without it (ignore-if-missing)");
 	remove_stale_runtime_dirs(vm);
-	if (mkdir(vm->runtime_dir, 0700) != 0 && !(errno == EEXIST && rmdir(vm->runtime_dir) == 0 && mkdir(vm->runtime_dir, 0700) == 0))
+	if (mkdir(vm->runtime_dir, 0700) != 0)
 		return vzk_runtime_error(err, "cannot create %s: %s", vm->runtime_dir, strerror(errno));
 	vm->started = true;
 	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir);

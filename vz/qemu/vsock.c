@@ -57,9 +57,17 @@ static void *listener_main(void *context)
 			break;
 		if (!(polls[0].revents & POLLIN))
 			continue;
-		fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			listener->on_connection(listener->context, fd);
+		struct sockaddr_vm peer;
+		socklen_t peer_len = sizeof(peer);
+		fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* The port is bound for every CID: only our own guest gets through. */
+		if (peer.svm_cid != listener->owner->guest_cid) {
+			close(fd);
+			continue;
+		}
+		listener->on_connection(listener->context, fd);
 	}
 	return NULL;
 }
