@@ -136,8 +136,19 @@ static int parse_cloud_init(const char *text, struct vm_description *vm, struct 
 			status = vzk_usage_error(err, "--cloud-init: file '%s' must be named user-data, meta-data, network-config or vendor-data",
 						 path);
 	}
-	if (status == 0 && vm->cloud_init_count < 2)
-		status = vzk_usage_error(err, "--cloud-init: needs at least user-data and meta-data files (PATH,PATH)");
+	/* NoCloud reads files by name: each name once, user-data and meta-data required. */
+	for (size_t n = 0; status == 0 && cloud_init_names[n] != NULL; n++) {
+		size_t seen = 0;
+		for (size_t i = 0; i < vm->cloud_init_count; i++) {
+			const char *slash = strrchr(vm->cloud_init_paths[i], '/');
+			seen += strcmp(slash != NULL ? slash + 1 : vm->cloud_init_paths[i], cloud_init_names[n]) == 0;
+		}
+		if (seen > 1)
+			status = vzk_usage_error(err, "--cloud-init: %s is given %zu times", cloud_init_names[n], seen);
+		else if (seen == 0 && n < 2)
+			status = vzk_usage_error(err, "--cloud-init: needs a %s file (user-data and meta-data are required)",
+						 cloud_init_names[n]);
+	}
 	optstr_free(&opts);
 	return status;
 }

@@ -365,11 +365,15 @@ static void test_flags(void)
 		     ARGS("--cloud-init", "/\xff/user-data,/c/meta-data"));
 	expect_error("flag error: --device path not UTF-8", "--device virtio-blk: key 'path' is not valid UTF-8",
 		     ARGS("--device", "virtio-blk,path=/d\xfe.img"));
-	expect_error("flag error: --cloud-init one file", "--cloud-init: needs at least user-data and meta-data files",
+	expect_error("flag error: --cloud-init one file", "--cloud-init: needs a meta-data file",
 		     ARGS("--cloud-init", "/c/user-data"));
+	expect_error("flag error: --cloud-init no user-data", "--cloud-init: needs a user-data file",
+		     ARGS("--cloud-init", "/c/meta-data,/c/vendor-data"));
+	expect_error("flag error: --cloud-init a name twice", "--cloud-init: user-data is given 2 times",
+		     ARGS("--cloud-init", "/a/user-data,/b/user-data,/c/meta-data"));
 	expect_error("flag error: --cloud-init wrong name", "--cloud-init: file '/c/userdata' must be named user-data, meta-data",
 		     ARGS("--cloud-init", "/c/userdata,/c/meta-data"));
-	expect_error("flag error: --cloud-init empty", "--cloud-init: needs at least", ARGS("--cloud-init", ""));
+	expect_error("flag error: --cloud-init empty", "--cloud-init: needs a user-data file", ARGS("--cloud-init", ""));
 	expect_error("flag error: --device bad", "--device virtio-blk: missing required key 'path'", ARGS("--device", "virtio-blk"));
 	expect_error("flag error: --device unknown type", "--device: unknown type 'floppy' (known: nbd,", ARGS("--device", "floppy"));
 }
