@@ -25,7 +25,9 @@
 
 /* MHD threads. Two cores are the common case; a request never computes for
  * long, so more threads than that only buy isolation from a slow handler. */
+#ifndef REST_THREAD_POOL_SIZE
 #define REST_THREAD_POOL_SIZE 4
+#endif
 #define REST_LISTEN_BACKLOG 128
 
 struct rest_server {
@@ -45,6 +47,9 @@ struct rest_request {
 	bool too_large;
 	char body[REST_BODY_LIMIT];
 };
+
+/* The request context of every request without a body (an address only). */
+static char no_body_request;
 
 /* ---- the POST body ---- */
 
@@ -73,7 +78,10 @@ int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *o
 	int request;
 
 	if (root == NULL) {
-		vzk_usage_error(err, "request body is not JSON: %s", json_err.text);
+		/* jansson quotes the offending input: keep it printable */
+		char reason[sizeof(json_err.text)];
+		printable_copy(reason, sizeof(reason), json_err.text);
+		vzk_usage_error(err, "request body is not JSON: %s", reason);
 		return REST_BODY_MALFORMED;
 	}
 	if (!json_is_object(root)) {
@@ -283,8 +291,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 	if (request == NULL) {
 		bool declared_too_large;
 
-		if (!request_has_body(connection, &declared_too_large))
-			return dispatch(server, connection, url, method, "", 0);
+		/* Answered on the next call, not this one: MHD closes a connection
+		 * whose response was queued before the request was complete, and
+		 * keep-alive is worth a connect() per request. */
+		if (!request_has_body(connection, &declared_too_large)) {
+			*request_context = &no_body_request;
+			return MHD_YES;
+		}
 		if (declared_too_large)
 			return body_too_large(connection); /* MHD closes: the body stays unread */
 		request = calloc(1, sizeof(*request));
@@ -293,6 +306,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 		*request_context = request;
 		return MHD_YES;
 	}
+	if ((void *)request == &no_body_request)
+		return dispatch(server, connection, url, method, "", 0);
 	if (*upload_data_size > 0) {
 		/* A chunked body over the limit is read and dropped: MHD can only
 		 * answer once the body is in. Memory stays bounded. */
@@ -316,7 +331,8 @@ static void on_request_completed(void *cls, struct MHD_Connection *connection, v
 	(void)cls;
 	(void)connection;
 	(void)termination;
-	free(*request_context);
+	if (*request_context != &no_body_request)
+		free(*request_context);
 	*request_context = NULL;
 }
 
