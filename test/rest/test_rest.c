@@ -7,6 +7,7 @@
  * `test_rest --serve URI` runs the server with the fake VM until SIGTERM or
  * SIGINT (for test_rest_curl.sh and manual tries), printing "ready" first. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -726,6 +727,53 @@ static void test_unix_socket_files(struct fake_vm *vm)
 		    "error '%s'", err.message);
 }
 
+/* Open descriptors of this process, or -1 where /proc is missing. */
+static int open_fd_count(void)
+{
+	int count = 0;
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *entry;
+
+	if (dir == NULL)
+		return -1;
+	while ((entry = readdir(dir)) != NULL)
+		count += entry->d_name[0] != '.';
+	closedir(dir);
+	return count;
+}
+
+/* Start and stop, with requests and failed starts between, leak nothing. */
+static void test_no_descriptor_leak(struct fake_vm *vm)
+{
+	struct rest_handlers handlers = fake_vm_handlers(vm);
+	struct http_target target;
+	struct http_reply reply;
+	struct rest_uri uri;
+	char path[128];
+	int before = open_fd_count(), after, answered = 0;
+
+	if (before < 0) {
+		SKIP("start/stop leaks no descriptor", "no /proc/self/fd");
+		return;
+	}
+	temp_path(path, sizeof(path), "cycle.sock");
+	uri = unix_uri(path);
+	http_target_unix(&target, path);
+	for (int i = 0; i < 10; i++) {
+		struct rest_server *server = NULL, *refused = NULL;
+		struct vzk_error err = {0};
+		if (rest_server_start(&uri, &handlers, &server, &err) != 0)
+			continue;
+		rest_server_start(&uri, &handlers, &refused, &err); /* live: refused */
+		http_request(&target, "GET", "/vm/state", NULL, 0, 0, &reply);
+		answered += reply.status == 200;
+		rest_server_stop(server);
+	}
+	after = open_fd_count();
+	CHECK_NAMED("10 start/request/refused start/stop cycles leak no descriptor", answered == 10 && after == before,
+		    "%d answered, %d descriptors before, %d after", answered, before, after);
+}
+
 /* ---- tcp addresses ---- */
 
 /* A port free a moment ago (for tests that need a number in a URI). */
@@ -946,6 +994,7 @@ int main(int argc, char **argv)
 			transport_finish(&transports[i]);
 	test_unix_socket_files(&vm);
 	test_tcp_addresses(&vm);
+	test_no_descriptor_leak(&vm);
 
 	fake_vm_destroy(&vm);
 	curl_global_cleanup();
