@@ -23,12 +23,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* MHD threads. A request never computes for long; on 2 cores, pools of 1, 2
- * and 4 threads gave the same make bench numbers within noise, and 4 keeps a
- * slow state change (the handler blocks its thread) from holding up more
- * than a quarter of the connections. -DREST_THREAD_POOL_SIZE=N to measure. */
+/* MHD threads. A request never computes for long. On 2 cores (make bench,
+ * median of 5 runs) 2 threads equal 1 in throughput and p99 at 16 and 64
+ * clients, while 4 were slower at 1 client and had twice the p99 at 64;
+ * with 2, a slow state change (its handler blocks one thread) leaves the
+ * other thread answering. -DREST_THREAD_POOL_SIZE=N to measure again. */
 #ifndef REST_THREAD_POOL_SIZE
-#define REST_THREAD_POOL_SIZE 4
+#define REST_THREAD_POOL_SIZE 2
 #endif
 #define REST_LISTEN_BACKLOG 128
 
