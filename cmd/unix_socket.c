@@ -63,11 +63,14 @@ int unix_socket_listen(const char *path, const char *what, struct vzk_error *err
 		if (!S_ISSOCK(st.st_mode))
 			return vzk_usage_error(err, "%s: %s exists and is not a socket", what, path);
 		probe = unix_socket_connect(path);
-		if (probe >= 0) {
-			close(probe);
+		if (probe >= 0 || errno == EAGAIN) {
+			if (probe >= 0)
+				close(probe);
 			return vzk_usage_error(err, "%s: %s is in use by another process", what, path);
 		}
-		/* Nobody answers: the leftover of a launcher that died. */
+		if (errno != ECONNREFUSED)
+			return vzk_usage_error(err, "%s: %s: %s", what, path, strerror(errno));
+		/* Refused: nobody listens, the leftover of a launcher that died. */
 		unlink(path);
 	}
 	fd = fd_set_cloexec(socket(AF_UNIX, SOCK_STREAM, 0));
