@@ -68,12 +68,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d) $(wildcard $(BUILD)/test/*/*.d)
 
 # Test programs: test/<dir>/<name>.c → $(BUILD)/test/<dir>/<name>, linked with the library.
 $(BUILD)/test/%: test/%.c $(BUILD)/libvzkit.a test/testlib.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(FUZZ_LDFLAGS) -o $@ $< $(BUILD)/libvzkit.a $(LIBS) $(TEST_LIBS_$(notdir $*))
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) $(FUZZ_LDFLAGS) -o $@ $< $(BUILD)/libvzkit.a $(LIBS) $(TEST_LIBS_$(notdir $*))
 
 # The demo: the test guest (host's Debian kernel + busybox initramfs) with its
 # console on this terminal; it greets, lists its devices and powers off.

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int testlib_failures;
-static const char *testlib_case = "?";
+static int testlib_failures __attribute__((unused));
+static const char *testlib_case __attribute__((unused)) = "?";
 
 #define TEST_CASE(name) (testlib_case = (name))
 
