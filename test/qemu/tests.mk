@@ -12,3 +12,5 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_gui.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_net.sh
+TEST_PROGRAMS += \
+	test/qemu/test_argv

@@ -64,9 +64,9 @@ static void add_machine(const struct vz_vm_configuration *config, const struct q
 		strv_pushf(argv, "q35,accel=%s", kvm ? "kvm" : "tcg");
 	strv_push(argv, "-cpu");
 	if (kvm)
-		strv_push(argv, config->platform.nested_virtualization ? "host,+vmx,+svm" : "host");
+		strv_push(argv, "host"); /* passes vmx/svm through when the host allows nesting */
 	else
-		strv_push(argv, params->arch == QEMU_ARCH_AARCH64 ? "max" : "max");
+		strv_push(argv, "max");
 	strv_push(argv, "-smp");
 	strv_pushf(argv, "%u", config->cpu_count);
 	strv_push(argv, "-m");
