@@ -1,3 +1,5 @@
+TEST_PROGRAMS += \
+	test/qemu/test_accel
 TEST_SCRIPTS += \
 	test/qemu/e2e_devices.sh
 TEST_SCRIPTS += \
@@ -12,9 +14,3 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_gui.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_net.sh
-TEST_PROGRAMS += \
-	test/qemu/test_argv
-BENCH_SCRIPTS += \
-	test/qemu/bench_vzkit_boot.sh
-LONG_TEST_SCRIPTS += \
-	test/qemu/reliability_boots.sh

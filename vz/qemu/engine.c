@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vz/qemu/accel.h"
 #include "vz/qemu/host.h"
 #include "vz/qemu/plan.h"
 #include "vz/qemu/process.h"
@@ -27,7 +28,6 @@
 #include "vz/qemu/qmp.h"
 #include "vz/qemu/vsock.h"
 
-#define KVM_PROBE_DEADLINE_MS 600
 #define HELPER_SOCKET_TIMEOUT_MS 5000
 #define QMP_CONNECT_TIMEOUT_MS 15000
 #define HARD_STOP_GRACE_MS 3000
@@ -172,7 +172,7 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld-%02x%02x%02x%02x",
 		 base != NULL && base[0] == '/' && strlen(base) < 30 ? base : "/tmp", (long)getpid(), noise[0],
 		 noise[1], noise[2], noise[3]);
-	if (qemu_choose_accel(vm->arch, options->accel, KVM_PROBE_DEADLINE_MS, &vm->accel, vm->accel_reason,
+	if (qemu_choose_accel(vm->arch, options->accel, QEMU_KVM_PROBE_DEADLINE_MS, &vm->accel, vm->accel_reason,
 			      sizeof(vm->accel_reason), err) != 0)
 		return -1;
 	if (check_devices(vm, err) != 0)

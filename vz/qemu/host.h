@@ -1,5 +1,6 @@
-/* What the QEMU engine finds out about the host before it plans: which
- * accelerator really runs guests, which EFI firmware QEMU ships, image formats. */
+/* What the QEMU engine finds out about the host before it plans: which QEMU
+ * binary, which EFI firmware QEMU ships, image formats. (The accelerator:
+ * vz/qemu/accel.h.) */
 #ifndef VZKIT_VZ_QEMU_HOST_H
 #define VZKIT_VZ_QEMU_HOST_H
 
@@ -11,12 +12,6 @@
 
 enum qemu_arch qemu_host_arch(void);
 const char *qemu_binary_for(enum qemu_arch arch);
-
-/* KVM when a tiny guest really runs under it within `deadline_ms`, else TCG.
- * `reason` says why, for the one line that reports the choice. Forcing KVM
- * where it does not work is an error. */
-int qemu_choose_accel(enum qemu_arch arch, enum engine_accel wanted, int deadline_ms,
-		      enum qemu_accel *out, char *reason, size_t reason_size, struct vzk_error *err);
 
 struct qemu_firmware {
 	char code[512];         /* executable, read-only */

@@ -1,6 +1,7 @@
 # vz/qemu/: the QEMU engine (Linux hosts).
 ifneq ($(shell uname -s),Darwin)
 LIB_SRCS += \
+	vz/qemu/accel.c \
 	vz/qemu/engine.c \
 	vz/qemu/host.c \
 	vz/qemu/plan.c \
