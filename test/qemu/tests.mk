@@ -14,3 +14,9 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_gui.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_net.sh
+TEST_PROGRAMS += \
+	test/qemu/test_argv
+BENCH_SCRIPTS += \
+	test/qemu/bench_vzkit_boot.sh
+LONG_TEST_SCRIPTS += \
+	test/qemu/reliability_boots.sh
