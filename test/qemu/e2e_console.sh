@@ -20,12 +20,14 @@ check "stdio: vzkit exits 0" grep -qx 'status=0' stdio.status
 check "stdio: terminal settings restored after a normal exit" cmp -s stty.before stty.after
 
 # 2. stdio when QEMU is killed: the terminal is restored all the same.
+# (A background job's stdin is /dev/null unless redirected: <&0 keeps the tty.)
 cat > stdio-kill.sh <<INNER
 stty -g > "$scratch/stty2.before"
-"$VZKIT" --bootloader '$(linux_boot wait)' --device virtio-serial,stdio 2> "$scratch/stdio2.err" &
+"$VZKIT" --bootloader '$(linux_boot wait)' --device virtio-serial,stdio 2> "$scratch/stdio2.err" <&0 &
 pid=\$!
 for i in \$(seq 600); do q=\$(pgrep -P \$pid -f qemu-system); [ -n "\$q" ] && grep -q 'VM started' "$scratch/stdio2.err" && break; sleep 0.1; done
 sleep 4
+stty -g > "$scratch/stty2.during"
 kill -9 \$q
 wait \$pid
 echo "status=\$?" > "$scratch/stdio2.status"
@@ -33,7 +35,28 @@ stty -g > "$scratch/stty2.after"
 INNER
 timeout 120 script -qec "bash $scratch/stdio-kill.sh" stdio2.typescript > /dev/null 2>&1
 check "stdio, QEMU killed: vzkit exits 1" grep -qx 'status=1' stdio2.status
+check "stdio, QEMU killed: the terminal was raw while the VM ran" bash -c "! cmp -s stty2.before stty2.during"
 check "stdio, QEMU killed: terminal settings restored" cmp -s stty2.before stty2.after
+
+# 2b. stdio when vzkit itself is killed (-9): QEMU dies with it and the
+# runtime-dir watcher puts the terminal back.
+cat > stdio-kill9.sh <<INNER
+stty -g > "$scratch/stty3.before"
+"$VZKIT" --bootloader '$(linux_boot wait)' --device virtio-serial,stdio 2> "$scratch/stdio3.err" <&0 &
+pid=\$!
+echo \$pid > "$scratch/stdio3.pid"
+for i in \$(seq 600); do grep -q 'VM started' "$scratch/stdio3.err" && break; sleep 0.1; done
+sleep 4
+stty -g > "$scratch/stty3.during"
+kill -9 \$pid
+wait \$pid
+sleep 1
+stty -g > "$scratch/stty3.after"
+INNER
+timeout 120 script -qec "bash $scratch/stdio-kill9.sh" stdio3.typescript > /dev/null 2>&1
+check "stdio, vzkit killed: the terminal was raw while the VM ran" bash -c "! cmp -s stty3.before stty3.during"
+check "stdio, vzkit killed (-9): terminal settings restored" cmp -s stty3.before stty3.after
+check "stdio, vzkit killed (-9): the watcher finished (runtime dir removed)" runtime_dir_gone "$(cat stdio3.pid)"
 
 # 3. pty: the path is printed; the guest's output can be read from it.
 "$VZKIT" --bootloader "$(linux_boot wait)" --device virtio-serial,pty 2> pty.err &

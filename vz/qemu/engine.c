@@ -44,6 +44,8 @@ struct engine_vm {
 	bool *disk_is_qcow2;
 	struct qemu_plan plan;
 	bool skipped_rosetta;
+	char gui_backend[16];
+	const char *tls_ca_file;
 
 	/* running */
 	bool started;
@@ -111,12 +113,6 @@ static int check_devices(struct engine_vm *vm, struct vzk_error *err)
 			return vzk_usage_error(err, "--device rosetta: Rosetta needs a macOS host on Apple silicon (add ignore-if-missing to go on without it)");
 		vm->skipped_rosetta = true;
 	}
-	for (size_t i = 0; i < config->storage_device_count; i++) {
-		const struct vz_storage_attachment *attachment = &config->storage_devices[i].attachment;
-		if (attachment->kind == VZ_STORAGE_ATTACHMENT_NBD &&
-		    (strncmp(attachment->url, "nbds://", 7) == 0 || strncmp(attachment->url, "nbds+unix://", 12) == 0))
-			return vzk_usage_error(err, "--device nbd: TLS (nbds://) is not supported by the QEMU engine");
-	}
 	if (config->platform.nested_virtualization) {
 		if (vm->accel != QEMU_ACCEL_KVM)
 			return vzk_usage_error(err, "--nested: needs KVM, and this host runs guests under TCG (%s)",
@@ -141,6 +137,8 @@ static int check_devices(struct engine_vm *vm, struct vzk_error *err)
 				       strerror(errno));
 	if (config->gui && getenv("DISPLAY") == NULL && getenv("WAYLAND_DISPLAY") == NULL)
 		return vzk_usage_error(err, "--gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set)");
+	if (config->gui && qemu_find_gui_backend(vm->arch, vm->gui_backend, sizeof(vm->gui_backend), err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -196,7 +194,13 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	params.efi_vars_format = vm->firmware.format[0] ? vm->firmware.format : "raw";
 	params.helpers_as_root = geteuid() == 0;
 	params.gui_display = config->gui;
-	params.gui_backend = "gtk";
+	params.gui_backend = vm->gui_backend;
+	/* nbds:// servers are checked against the system's CAs, or the
+	 * bundle named the way OpenSSL and GnuTLS tools name it. */
+	vm->tls_ca_file = getenv("SSL_CERT_FILE") != NULL && getenv("SSL_CERT_FILE")[0] == '/'
+				  ? getenv("SSL_CERT_FILE")
+				  : "/etc/ssl/certs/ca-certificates.crt";
+	params.tls_ca_file = vm->tls_ca_file;
 	params.vsock_guest_cid = config->socket_device ? (uint32_t)getpid() + 2 : 0;
 	params.disk_is_qcow2 = vm->disk_is_qcow2;
 	return qemu_plan_build(config, &params, &vm->plan, err);
@@ -208,6 +212,8 @@ static int engine_print_plan(struct engine_vm *vm, FILE *out, struct vzk_error *
 	fprintf(out, "# accelerator: %s (%s)\n", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg", vm->accel_reason);
 	if (vm->skipped_rosetta)
 		fprintf(out, "# rosetta: not available on this host, skipped (ignore-if-missing)\n");
+	if (vm->plan.tls_dir != NULL)
+		fprintf(out, "# nbds: %s/ca-cert.pem -> %s\n", vm->plan.tls_dir, vm->plan.tls_ca_file);
 	for (size_t i = 0; i < vm->plan.helper_count; i++)
 		strv_print_shell(&vm->plan.helpers[i].argv, out);
 	strv_print_shell(&vm->plan.argv, out);
@@ -419,6 +425,22 @@ static int prepare_efi_store(struct engine_vm *vm, struct vzk_error *err)
 	return 0;
 }
 
+/* QEMU reads the CA for nbds:// servers from <dir>/ca-cert.pem. */
+static int prepare_tls(struct engine_vm *vm, struct vzk_error *err)
+{
+	char link[256];
+
+	if (vm->plan.tls_dir == NULL)
+		return 0;
+	if (access(vm->plan.tls_ca_file, R_OK) != 0)
+		return vzk_usage_error(err, "--device nbd: nbds:// needs the CA certificates in %s: %s (set SSL_CERT_FILE)",
+				       vm->plan.tls_ca_file, strerror(errno));
+	snprintf(link, sizeof(link), "%s/ca-cert.pem", vm->plan.tls_dir);
+	if (mkdir(vm->plan.tls_dir, 0700) != 0 || symlink(vm->plan.tls_ca_file, link) != 0)
+		return vzk_runtime_error(err, "cannot prepare %s: %s", vm->plan.tls_dir, strerror(errno));
+	return 0;
+}
+
 static void on_event(void *context, json_t *event);
 
 /* The pty names QEMU allocated ("pty:/dev/pts/3" for label consoleN). */
@@ -457,15 +479,16 @@ static int engine_start(struct engine_vm *vm, struct vzk_error *err)
 	if (mkdir(vm->runtime_dir, 0700) != 0)
 		return vzk_runtime_error(err, "cannot create %s: %s", vm->runtime_dir, strerror(errno));
 	vm->started = true;
-	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir);
+	if (vm->plan.uses_stdio && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &vm->saved_termios) == 0)
+		vm->termios_saved = true;
+	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir, vm->termios_saved ? &vm->saved_termios : NULL);
 	if (pipe2(vm->request_pipe, O_CLOEXEC) != 0)
 		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
 	snprintf(log_path, sizeof(log_path), "%s/qemu.log", vm->runtime_dir);
 	vm->stderr_log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (prepare_efi_store(vm, err) != 0 || open_network_fds(vm, err) != 0 || start_helpers(vm, err) != 0)
+	if (prepare_efi_store(vm, err) != 0 || prepare_tls(vm, err) != 0 || open_network_fds(vm, err) != 0 ||
+	    start_helpers(vm, err) != 0)
 		return -1;
-	if (vm->plan.uses_stdio && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &vm->saved_termios) == 0)
-		vm->termios_saved = true;
 	struct child_spec spec = {
 		.argv = vm->plan.argv.items,
 		.stdin_fd = vm->plan.uses_stdio ? STDIN_FILENO : -1,
@@ -720,8 +743,7 @@ static void engine_destroy(struct engine_vm *vm)
 	}
 	if (vm->started)
 		remove_tree(vm->runtime_dir);
-	if (vm->watcher_fd >= 0)
-		close(vm->watcher_fd);
+	runtime_dir_watcher_stop(vm->watcher_fd);
 	for (size_t i = 0; vm->pty_names != NULL && i < vm->config->serial_port_count; i++)
 		free(vm->pty_names[i]);
 	free(vm->pty_names);

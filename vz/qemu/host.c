@@ -1,6 +1,7 @@
 #include "vz/qemu/host.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <jansson.h>
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "vz/qemu/process.h"
 
 enum qemu_arch qemu_host_arch(void)
 {
@@ -117,4 +120,43 @@ int qemu_find_firmware(const char *descriptor_dir, enum qemu_arch arch, struct q
 		return vzk_runtime_error(err, "--bootloader efi: no UEFI firmware for %s found in %s (install %s)",
 					 arch_name, descriptor_dir, arch == QEMU_ARCH_AARCH64 ? "qemu-efi-aarch64" : "ovmf");
 	return 0;
+}
+
+/* ---- display backends ---- */
+
+int qemu_find_gui_backend(enum qemu_arch arch, char *out, size_t size, struct vzk_error *err)
+{
+	static const char *const preferred[] = {"gtk", "sdl"};
+	char *const argv[] = {(char *)qemu_binary_for(arch), "-display", "help", NULL};
+	char listing[2048];
+	size_t used = 0;
+	ssize_t got;
+	int output[2];
+	pid_t pid;
+
+	if (pipe2(output, O_CLOEXEC) != 0)
+		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
+	struct child_spec spec = {.argv = argv, .stdin_fd = -1, .stdout_fd = output[1], .stderr_fd = -1};
+	if (child_spawn(&spec, &pid, NULL, err) != 0) {
+		close(output[0]);
+		close(output[1]);
+		return -1;
+	}
+	close(output[1]);
+	while (used + 1 < sizeof(listing) && (got = read(output[0], listing + used, sizeof(listing) - 1 - used)) > 0)
+		used += (size_t)got;
+	listing[used] = '\0';
+	close(output[0]);
+	child_kill_and_reap(pid);
+	/* "Available display backend types:" then one name per line */
+	for (size_t i = 0; i < sizeof(preferred) / sizeof(preferred[0]); i++) {
+		for (char *line = strchr(listing, '\n'); line != NULL; line = strchr(line + 1, '\n')) {
+			size_t len = strcspn(line + 1, "\n");
+			if (len == strlen(preferred[i]) && strncmp(line + 1, preferred[i], len) == 0) {
+				snprintf(out, size, "%s", preferred[i]);
+				return 0;
+			}
+		}
+	}
+	return vzk_usage_error(err, "--gui: %s has no gtk or sdl display (install qemu-system-gui)", qemu_binary_for(arch));
 }

@@ -24,6 +24,10 @@ struct qemu_firmware {
 int qemu_find_firmware(const char *descriptor_dir, enum qemu_arch arch, struct qemu_firmware *out,
 		       struct vzk_error *err);
 
+/* The display backend --gui opens a window with: gtk, else sdl; a usage
+ * error when this QEMU has neither. */
+int qemu_find_gui_backend(enum qemu_arch arch, char *out, size_t size, struct vzk_error *err);
+
 /* 1 when the file starts with the qcow2 magic ("QFI\xfb"), 0 otherwise. */
 int qemu_image_is_qcow2(const char *path);
 

@@ -122,10 +122,142 @@ static void add_boot_loader(const struct vz_vm_configuration *config, const stru
 	}
 }
 
-static void add_blockdev(const struct vz_storage_device *device, size_t index, bool qcow2, struct strv *argv)
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Copies text[0..len) into out, decoding %XX; -1 when it does not fit or a
+ * %-escape is malformed or decodes to NUL. */
+static int percent_decode(const char *text, size_t len, char *out, size_t size)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (c == '%') {
+			if (i + 2 >= len)
+				return -1; /* a % needs two hex digits after it */
+			int high = hex_digit(text[i + 1]), low = hex_digit(text[i + 2]);
+			if (high < 0 || low < 0 || (high == 0 && low == 0))
+				return -1;
+			c = (char)(high * 16 + low);
+			i += 2;
+		}
+		if (used + 1 >= size)
+			return -1;
+		out[used++] = c;
+	}
+	out[used] = '\0';
+	return 0;
+}
+
+int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct vzk_error *err)
+{
+	static const struct {
+		const char *scheme;
+		bool tls, is_unix;
+	} schemes[] = {
+		{"nbd://", false, false},
+		{"nbds://", true, false},
+		{"nbd+unix://", false, true},
+		{"nbds+unix://", true, true},
+	};
+	const char *rest = NULL;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		if (strncmp(uri, schemes[i].scheme, strlen(schemes[i].scheme)) == 0) {
+			rest = uri + strlen(schemes[i].scheme);
+			out->tls = schemes[i].tls;
+			out->is_unix = schemes[i].is_unix;
+		}
+	}
+	if (rest == NULL)
+		return vzk_usage_error(err, "--device nbd: uri '%s': unknown scheme", uri);
+	if (out->is_unix) {
+		/* nbd+unix:///[export]?socket=PATH[&other=...] */
+		const char *query = strchr(rest, '?');
+		const char *path_end = query != NULL ? query : rest + strlen(rest);
+		const char *socket = query != NULL ? strstr(query, "socket=") : NULL;
+		if (rest[0] != '/' || socket == NULL || (socket[-1] != '?' && socket[-1] != '&'))
+			return vzk_usage_error(err, "--device nbd: uri '%s' needs the form nbd+unix:///export?socket=PATH", uri);
+		socket += 7;
+		if (percent_decode(rest + 1, (size_t)(path_end - rest - 1), out->export_name, sizeof(out->export_name)) != 0 ||
+		    percent_decode(socket, strcspn(socket, "&"), out->socket, sizeof(out->socket)) != 0 ||
+		    out->socket[0] == '\0')
+			return vzk_usage_error(err, "--device nbd: uri '%s': malformed export name or socket path", uri);
+		return 0;
+	}
+	/* nbd://host[:port][/export] with host a name, an IPv4 or [IPv6] address */
+	const char *authority_end = rest + strcspn(rest, "/?");
+	const char *host_end, *port_start = NULL;
+	if (rest[0] == '[') {
+		const char *bracket = memchr(rest, ']', (size_t)(authority_end - rest));
+		if (bracket == NULL)
+			return vzk_usage_error(err, "--device nbd: uri '%s': unclosed [ in the host", uri);
+		host_end = bracket + 1;
+		if (host_end < authority_end && *host_end == ':')
+			port_start = host_end + 1;
+		else if (host_end != authority_end)
+			return vzk_usage_error(err, "--device nbd: uri '%s': malformed host", uri);
+	} else {
+		host_end = memchr(rest, ':', (size_t)(authority_end - rest));
+		if (host_end != NULL)
+			port_start = host_end + 1;
+		else
+			host_end = authority_end;
+	}
+	size_t host_len = (size_t)(host_end - rest);
+	if (rest[0] == '[') {
+		rest++;
+		host_len -= 2;
+	}
+	if (host_len == 0 || host_len >= sizeof(out->host))
+		return vzk_usage_error(err, "--device nbd: uri '%s' needs a host", uri);
+	memcpy(out->host, rest, host_len);
+	if (port_start != NULL) {
+		size_t port_len = (size_t)(authority_end - port_start);
+		if (port_len == 0 || port_len >= sizeof(out->port) || strspn(port_start, "0123456789") < port_len)
+			return vzk_usage_error(err, "--device nbd: uri '%s': malformed port", uri);
+		memcpy(out->port, port_start, port_len);
+	} else {
+		snprintf(out->port, sizeof(out->port), "10809");
+	}
+	if (*authority_end == '/') {
+		const char *export_start = authority_end + 1;
+		if (percent_decode(export_start, strcspn(export_start, "?"), out->export_name,
+				   sizeof(out->export_name)) != 0)
+			return vzk_usage_error(err, "--device nbd: uri '%s': malformed export name", uri);
+	}
+	return 0;
+}
+
+/* ",cache...." options of a disk's node: how writes reach the storage. */
+static void cache_options(const struct vz_storage_attachment *attachment, bool file_node, char *buffer, size_t size)
+{
+	buffer[0] = '\0';
+	/* VZ's "none" synchronisation: the guest's flushes are not passed on. */
+	if (attachment->sync_mode == VZ_DISK_SYNC_NONE)
+		snprintf(buffer, size, ",cache.no-flush=on");
+	/* Uncached: the host's page cache is bypassed (O_DIRECT) for the image file. */
+	if (file_node && attachment->caching_mode == VZ_DISK_CACHING_UNCACHED)
+		snprintf(buffer + strlen(buffer), size - strlen(buffer), ",cache.direct=on");
+}
+
+static int add_blockdev(const struct vz_storage_device *device, size_t index, bool qcow2, struct qemu_plan *plan,
+			struct vzk_error *err)
 {
 	const struct vz_storage_attachment *attachment = &device->attachment;
+	struct strv *argv = &plan->argv;
 	const char *ro = attachment->read_only ? "on" : "off";
+	char cache[64];
 
 	strv_push(argv, "-blockdev");
 	switch (attachment->kind) {
@@ -133,65 +265,63 @@ static void add_blockdev(const struct vz_storage_device *device, size_t index, b
 	case VZ_STORAGE_ATTACHMENT_BLOCK_DEVICE: {
 		char *prefix = NULL;
 		const char *driver = attachment->kind == VZ_STORAGE_ATTACHMENT_BLOCK_DEVICE ? "host_device" : "file";
-		if (asprintf(&prefix, "driver=%s,node-name=disk%zu-file,read-only=%s,filename=", driver, index, ro) < 0) {
+		cache_options(attachment, true, cache, sizeof(cache));
+		if (asprintf(&prefix, "driver=%s,node-name=disk%zu-file,read-only=%s%s,filename=", driver, index, ro,
+			     cache) < 0) {
 			argv->failed = 1;
-			return;
+			return 0;
 		}
 		push_with_path(argv, prefix, attachment->path, "");
 		free(prefix);
 		/* The format is always stated, never probed: a raw image that
 		 * starts like a qcow2 header must stay raw. */
+		cache_options(attachment, false, cache, sizeof(cache));
 		strv_push(argv, "-blockdev");
-		strv_pushf(argv, "driver=%s,node-name=disk%zu,file=disk%zu-file,read-only=%s%s",
-			   qcow2 ? "qcow2" : "raw", index, index, ro,
-			   attachment->sync_mode == VZ_DISK_SYNC_NONE ? ",cache.no-flush=on" : "");
+		strv_pushf(argv, "driver=%s,node-name=disk%zu,file=disk%zu-file,read-only=%s%s", qcow2 ? "qcow2" : "raw",
+			   index, index, ro, cache);
 		break;
 	}
 	case VZ_STORAGE_ATTACHMENT_NBD: {
-		/* nbd://host[:port]/export or nbd+unix:///export?socket=PATH */
-		const char *url = attachment->url;
-		bool is_unix = strncmp(url, "nbd+unix://", 11) == 0;
-		const char *rest = url + (is_unix ? 11 : 6);
-		const char *slash = strchr(rest, '/');
-		char host[256] = "", export_name[256] = "", port[8] = "10809", socket_path[256] = "";
-		if (is_unix) {
-			const char *query = strstr(rest, "?socket=");
-			size_t export_len = (size_t)((query != NULL ? query : rest + strlen(rest)) - rest);
-			if (export_len > 0 && rest[0] == '/')
-				snprintf(export_name, sizeof(export_name), "%.*s", (int)export_len - 1, rest + 1);
-			if (query != NULL)
-				snprintf(socket_path, sizeof(socket_path), "%s", query + 8);
-			strv_pushf(argv, "driver=nbd,node-name=disk%zu,read-only=%s,server.type=unix,server.path=%s%s%s,open-timeout=%llu",
-				   index, ro, socket_path, export_name[0] ? ",export=" : "", export_name,
-				   (unsigned long long)((attachment->timeout_ms + 999) / 1000));
-		} else {
-			size_t host_len = (size_t)((slash != NULL ? slash : rest + strlen(rest)) - rest);
-			const char *colon = memchr(rest, ':', host_len);
-			if (rest[0] == '[')
-				colon = strstr(rest, "]:");
-			if (colon != NULL) {
-				const char *port_start = rest[0] == '[' ? colon + 2 : colon + 1;
-				snprintf(port, sizeof(port), "%.*s", (int)(rest + host_len - port_start), port_start);
-				host_len = (size_t)(colon - rest) + (rest[0] == '[' ? 1 : 0);
-			}
-			if (rest[0] == '[')
-				snprintf(host, sizeof(host), "%.*s", (int)host_len - 2, rest + 1);
-			else
-				snprintf(host, sizeof(host), "%.*s", (int)host_len, rest);
-			if (slash != NULL && slash[1] != '\0')
-				snprintf(export_name, sizeof(export_name), "%s", slash + 1);
-			strv_pushf(argv, "driver=nbd,node-name=disk%zu,read-only=%s,server.type=inet,server.host=%s,server.port=%s%s%s,open-timeout=%llu",
-				   index, ro, host, port, export_name[0] ? ",export=" : "", export_name,
-				   (unsigned long long)((attachment->timeout_ms + 999) / 1000));
-		}
+		struct qemu_nbd_address address;
+		char *host = NULL, *socket = NULL, *export_name = NULL, *server = NULL, *tls = NULL;
+		if (qemu_nbd_address_parse(attachment->url, &address, err) != 0)
+			return -1;
+		cache_options(attachment, false, cache, sizeof(cache));
+		host = escape_commas(address.host);
+		socket = escape_commas(address.socket);
+		export_name = escape_commas(address.export_name);
+		bool made = host != NULL && socket != NULL && export_name != NULL;
+		if (made && address.is_unix)
+			made = asprintf(&server, "server.type=unix,server.path=%s", socket) >= 0;
+		else if (made)
+			made = asprintf(&server, "server.type=inet,server.host=%s,server.port=%s", host, address.port) >= 0;
+		/* The server's certificate must be for the host the user named. */
+		if (made && address.tls)
+			made = asprintf(&tls, ",tls-creds=nbd-tls%s%s", address.is_unix ? "" : ",tls-hostname=",
+					address.is_unix ? "" : host) >= 0;
+		/* open-timeout: how long the first connection may take (VZ's
+		 * timeout); QEMU counts whole seconds. */
+		if (made)
+			strv_pushf(argv, "driver=nbd,node-name=disk%zu,read-only=%s,%s%s%s%s,open-timeout=%llu%s", index, ro,
+				   server, address.export_name[0] ? ",export=" : "", export_name, tls != NULL ? tls : "",
+				   (unsigned long long)((attachment->timeout_ms + 999) / 1000), cache);
+		else
+			argv->failed = 1;
+		free(host);
+		free(socket);
+		free(export_name);
+		free(server);
+		free(tls);
 		break;
 	}
 	}
+	return 0;
 }
 
-static void add_storage(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
-			struct strv *argv)
+static int add_storage(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+		       struct qemu_plan *plan, struct vzk_error *err)
 {
+	struct strv *argv = &plan->argv;
 	bool xhci_added = false;
 	size_t nvme_count = 0;
 
@@ -199,7 +329,8 @@ static void add_storage(const struct vz_vm_configuration *config, const struct q
 		const struct vz_storage_device *device = &config->storage_devices[i];
 		bool qcow2 = params->disk_is_qcow2 != NULL && params->disk_is_qcow2[i];
 
-		add_blockdev(device, i, qcow2, argv);
+		if (add_blockdev(device, i, qcow2, plan, err) != 0)
+			return -1;
 		if (device->kind == VZ_STORAGE_USB_MASS_STORAGE && !xhci_added) {
 			/* the controller goes before its first disk */
 			strv_push(argv, "-device");
@@ -228,6 +359,30 @@ static void add_storage(const struct vz_vm_configuration *config, const struct q
 			break;
 		}
 	}
+	return 0;
+}
+
+/* nbds:// disks share one set of TLS credentials: the CA that vouches for
+ * the servers. QEMU wants a directory holding ca-cert.pem. */
+static int add_tls_credentials(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
+			       struct qemu_plan *plan)
+{
+	bool tls = false;
+
+	for (size_t i = 0; i < config->storage_device_count; i++) {
+		const struct vz_storage_attachment *attachment = &config->storage_devices[i].attachment;
+		tls = tls || (attachment->kind == VZ_STORAGE_ATTACHMENT_NBD && strncmp(attachment->url, "nbds", 4) == 0);
+	}
+	if (!tls)
+		return 0;
+	if (asprintf(&plan->tls_dir, "%s/tls", params->runtime_dir) < 0) {
+		plan->tls_dir = NULL;
+		return -1;
+	}
+	plan->tls_ca_file = params->tls_ca_file;
+	strv_push(&plan->argv, "-object");
+	push_with_path(&plan->argv, "tls-creds-x509,id=nbd-tls,endpoint=client,verify-peer=on,dir=", plan->tls_dir, "");
+	return 0;
 }
 
 static void add_network(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
@@ -324,7 +479,13 @@ static int add_shares(const struct vz_vm_configuration *config, const struct qem
 			free(prefix);
 		}
 		strv_push(argv, "-device");
-		strv_pushf(argv, "vhost-user-fs-%s,chardev=fs%zu,tag=%s", pci_suffix(params), i, share->tag);
+		{
+			char *tag = escape_commas(share->tag);
+			if (tag == NULL)
+				return vzk_runtime_error(err, "out of memory");
+			strv_pushf(argv, "vhost-user-fs-%s,chardev=fs%zu,tag=%s", pci_suffix(params), i, tag);
+			free(tag);
+		}
 	}
 	return 0;
 }
@@ -375,7 +536,14 @@ int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_
 	}
 	add_machine(config, params, plan);
 	add_boot_loader(config, params, &plan->argv);
-	add_storage(config, params, &plan->argv);
+	if (add_tls_credentials(config, params, plan) != 0) {
+		qemu_plan_free(plan);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	if (add_storage(config, params, plan, err) != 0) {
+		qemu_plan_free(plan);
+		return -1;
+	}
 	add_network(config, params, plan);
 	add_serial_ports(config, params, plan);
 	if (add_shares(config, params, plan, err) != 0) {
@@ -405,5 +573,6 @@ void qemu_plan_free(struct qemu_plan *plan)
 	free(plan->helpers);
 	free(plan->fds);
 	free(plan->qmp_path);
+	free(plan->tls_dir);
 	memset(plan, 0, sizeof(*plan));
 }

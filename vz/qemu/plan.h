@@ -24,6 +24,7 @@ struct qemu_plan_params {
 	const char *runtime_dir;     /* private directory for sockets and logs */
 	const char *efi_code;        /* firmware code (EFI boot only) */
 	const char *efi_vars_format; /* "raw" or "qcow2" */
+	const char *tls_ca_file;     /* CA bundle that nbds:// servers are checked against */
 	bool helpers_as_root;        /* virtiofsd can chroot */
 	bool gui_display;            /* a display is available for --gui */
 	const char *gui_backend;     /* "gtk" or "sdl" */
@@ -57,7 +58,25 @@ struct qemu_plan {
 	char *qmp_path;
 	const char *machine; /* "q35", "virt" */
 	bool uses_stdio;     /* a serial port is on vzkit's terminal */
+	/* nbds://: QEMU reads the CA from <tls_dir>/ca-cert.pem, a symlink to
+	 * params->tls_ca_file made at start; NULL when no disk uses TLS. */
+	char *tls_dir;
+	const char *tls_ca_file;
 };
+
+/* An NBD URI (nbd://host[:port][/export], nbd+unix:///[export]?socket=PATH,
+ * and the nbds forms with TLS), percent-decoded. */
+struct qemu_nbd_address {
+	bool tls;
+	bool is_unix;
+	char host[256];    /* inet: name or address, without IPv6 brackets */
+	char port[8];      /* inet: "10809" unless given */
+	char socket[4096]; /* unix */
+	char export_name[4096];
+};
+
+/* 0, or -1 with a usage error when the URI is malformed. */
+int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct vzk_error *err);
 
 #define QEMU_FIRST_PASSED_FD 3
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 static void reset_signals(void)
@@ -115,7 +116,7 @@ void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
-int runtime_dir_watcher_start(const char *dir)
+int runtime_dir_watcher_start(const char *dir, const struct termios *terminal)
 {
 	int lifeline[2];
 	pid_t pid;
@@ -130,20 +131,47 @@ int runtime_dir_watcher_start(const char *dir)
 	}
 	if (pid == 0) {
 		/* Outlives vzkit on purpose: end of input means vzkit is gone (QEMU
-		 * and the helpers got SIGKILL from the kernel at that moment). Only
-		 * exec after fork: vzkit has threads. */
+		 * and the helpers got SIGKILL from the kernel at that moment).
+		 * vzkit has threads: only async-signal-safe calls until exec. */
+		bool orderly = false;
+		char byte;
+		ssize_t got;
 		int devnull = open("/dev/null", O_RDWR);
+		close(lifeline[1]); /* our copy of vzkit's end would keep the pipe open */
 		reset_signals();
 		signal(SIGINT, SIG_IGN);
 		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		/* Our own session: the terminal is no longer our controlling one,
+		 * so setting it below cannot stop us with SIGTTOU. */
 		setsid();
-		dup2(lifeline[0], 0);
+		while ((got = read(lifeline[0], &byte, 1)) != 0) {
+			if (got == 1 && byte == RUNTIME_WATCHER_ORDERLY)
+				orderly = true;
+			else if (got < 0 && errno != EINTR)
+				break;
+		}
+		/* vzkit died without putting the terminal back (QEMU had it raw). */
+		if (!orderly && terminal != NULL)
+			tcsetattr(STDIN_FILENO, TCSANOW, terminal);
+		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		execl("/bin/sh", "sh", "-c", "cat >/dev/null; sleep 0.2; rm -rf -- \"$1\"", "vzkit-cleanup", dir,
-		      (char *)NULL);
+		execl("/bin/sh", "sh", "-c", "sleep 0.2; rm -rf -- \"$1\"", "vzkit-cleanup", dir, (char *)NULL);
 		_exit(127);
 	}
 	close(lifeline[0]);
 	return lifeline[1];
+}
+
+void runtime_dir_watcher_stop(int lifeline)
+{
+	char orderly = RUNTIME_WATCHER_ORDERLY;
+
+	if (lifeline < 0)
+		return;
+	if (write(lifeline, &orderly, 1) != 1) {
+		/* the watcher then restores the terminal vzkit restored too: harmless */
+	}
+	close(lifeline);
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include "flags/error.h"
 
@@ -24,9 +25,14 @@ int child_spawn(const struct child_spec *spec, pid_t *pid, int *pidfd, struct vz
 /* Sends SIGKILL if still running and reaps it; returns its wait status. */
 int child_kill_and_reap(pid_t pid);
 
-/* A process that waits for vzkit to die and then removes `dir`. Returns the
- * write end of its pipe (close it for an orderly exit), or -1. */
-int runtime_dir_watcher_start(const char *dir);
+/* A process that waits for vzkit to die and then removes `dir` and, when
+ * `terminal` is not NULL, puts those settings back on vzkit's stdin (QEMU
+ * leaves a stdio console raw when it is killed). Returns its lifeline, or -1. */
+int runtime_dir_watcher_start(const char *dir, const struct termios *terminal);
+/* vzkit cleaned up itself: the watcher leaves the terminal alone. */
+void runtime_dir_watcher_stop(int lifeline);
+#define RUNTIME_WATCHER_ORDERLY 'q'
+
 /* rm -r of a directory vzkit made (no symlinks followed). */
 void remove_tree(const char *dir);
 
