@@ -20,3 +20,5 @@ BENCH_SCRIPTS += \
 	test/qemu/bench_vzkit_boot.sh
 LONG_TEST_SCRIPTS += \
 	test/qemu/reliability_boots.sh
+TEST_PROGRAMS += \
+	test/qemu/test_plan_golden
