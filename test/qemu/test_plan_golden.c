@@ -527,6 +527,17 @@ static void check_nbd_uri(const char *uri, bool tls, bool is_unix, const char *h
 		    address.tls, address.is_unix, address.host, address.port, address.socket, address.export_name);
 }
 
+static void check_tls_hostname(const char *uri, const char *want)
+{
+	struct qemu_nbd_address address;
+	struct vzk_error err = {0};
+	char name[256];
+
+	snprintf(name, sizeof(name), "nbd uri %s: tls hostname %s", uri, want);
+	CHECK_NAMED(name, qemu_nbd_address_parse(uri, &address, &err) == 0 && strcmp(address.tls_hostname, want) == 0,
+		    "got '%s' (%s)", address.tls_hostname, err.message);
+}
+
 static void check_bad_nbd_uri(const char *uri)
 {
 	struct qemu_nbd_address address;
@@ -557,6 +568,11 @@ int main(void)
 	check_nbd_uri("nbd+unix:///?socket=/run/s.sock", false, true, "", "", "/run/s.sock", "");
 	check_nbd_uri("nbd+unix:///disk?socket=/run/s%20x.sock", false, true, "", "", "/run/s x.sock", "disk");
 	check_nbd_uri("nbds+unix:///e?tls=1&socket=/s", true, true, "", "", "/s", "e");
+	check_tls_hostname("nbds://h.example:99/e", "h.example");
+	check_tls_hostname("nbds://[::1]/e", "::1");
+	check_tls_hostname("nbds://10.1.2.3/e?tls-hostname=server.example", "server.example");
+	check_tls_hostname("nbds+unix:///e?socket=/s", "localhost");
+	check_tls_hostname("nbds+unix:///e?socket=/s&tls-hostname=nbd%2Dbox", "nbd-box");
 	check_bad_nbd_uri("http://host/x");
 	check_bad_nbd_uri("nbd://");
 	check_bad_nbd_uri("nbd://:10809/x");
@@ -571,5 +587,6 @@ int main(void)
 	check_bad_nbd_uri("nbd+unix:///x?nosocket=/s");
 	check_bad_nbd_uri("nbd+unix:///x?socket=");
 	check_bad_nbd_uri("nbd+unix://host/x?socket=/s");
+	check_bad_nbd_uri("nbds://host/x?tls-hostname=a%zz");
 	TEST_EXIT();
 }

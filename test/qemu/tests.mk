@@ -22,3 +22,5 @@ LONG_TEST_SCRIPTS += \
 	test/qemu/reliability_boots.sh
 TEST_PROGRAMS += \
 	test/qemu/test_plan_golden
+TEST_SCRIPTS += \
+	test/qemu/e2e_nbd_tls.sh

@@ -222,6 +222,21 @@ static int engine_print_plan(struct engine_vm *vm, FILE *out, struct vzk_error *
 
 /* ---- start ---- */
 
+/* How long QEMU may take to come up: its own start, plus the longest NBD
+ * connection timeout (QEMU opens the disks before it answers). */
+static int start_timeout_ms(const struct vz_vm_configuration *config)
+{
+	uint64_t longest = 0;
+
+	for (size_t i = 0; i < config->storage_device_count; i++)
+		if (config->storage_devices[i].attachment.kind == VZ_STORAGE_ATTACHMENT_NBD &&
+		    config->storage_devices[i].attachment.timeout_ms > longest)
+			longest = config->storage_devices[i].attachment.timeout_ms;
+	if (longest > 24 * 3600 * 1000)
+		longest = 24 * 3600 * 1000;
+	return QMP_CONNECT_TIMEOUT_MS + (int)longest + 1000;
+}
+
 static int still_starting(void *context)
 {
 	struct engine_vm *vm = context;
@@ -500,7 +515,7 @@ static int engine_start(struct engine_vm *vm, struct vzk_error *err)
 	};
 	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0)
 		return -1;
-	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, QMP_CONNECT_TIMEOUT_MS, still_starting, vm, err) != 0) {
+	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
 		char tail[512];
 		qemu_stderr_tail(vm, tail, sizeof(tail));
 		if (tail[0] != '\0')

@@ -158,6 +158,21 @@ static int percent_decode(const char *text, size_t len, char *out, size_t size)
 	return 0;
 }
 
+/* The value of `name` in a query string ("a=1&b=2"), decoded into out;
+ * 1 found, 0 absent, -1 malformed. */
+static int query_value(const char *query, const char *name, char *out, size_t size)
+{
+	size_t name_len = strlen(name);
+
+	for (const char *item = query; item != NULL && *item != '\0';) {
+		size_t item_len = strcspn(item, "&");
+		if (item_len > name_len && strncmp(item, name, name_len) == 0 && item[name_len] == '=')
+			return percent_decode(item + name_len + 1, item_len - name_len - 1, out, size) == 0 ? 1 : -1;
+		item = item[item_len] == '&' ? item + item_len + 1 : NULL;
+	}
+	return 0;
+}
+
 int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct vzk_error *err)
 {
 	static const struct {
@@ -169,7 +184,7 @@ int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct
 		{"nbd+unix://", false, true},
 		{"nbds+unix://", true, true},
 	};
-	const char *rest = NULL;
+	const char *rest = NULL, *query, *path_end;
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
@@ -181,18 +196,23 @@ int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct
 	}
 	if (rest == NULL)
 		return vzk_usage_error(err, "--device nbd: uri '%s': unknown scheme", uri);
+	query = strchr(rest, '?');
+	path_end = query != NULL ? query : rest + strlen(rest);
+	if (query != NULL)
+		query++;
+	if (query_value(query, "tls-hostname", out->tls_hostname, sizeof(out->tls_hostname)) < 0)
+		return vzk_usage_error(err, "--device nbd: uri '%s': malformed tls-hostname", uri);
 	if (out->is_unix) {
-		/* nbd+unix:///[export]?socket=PATH[&other=...] */
-		const char *query = strchr(rest, '?');
-		const char *path_end = query != NULL ? query : rest + strlen(rest);
-		const char *socket = query != NULL ? strstr(query, "socket=") : NULL;
-		if (rest[0] != '/' || socket == NULL || (socket[-1] != '?' && socket[-1] != '&'))
+		/* nbd+unix:///[export]?socket=PATH[&...] */
+		int socket = query_value(query, "socket", out->socket, sizeof(out->socket));
+		if (rest[0] != '/' || socket == 0 || out->socket[0] == '\0')
 			return vzk_usage_error(err, "--device nbd: uri '%s' needs the form nbd+unix:///export?socket=PATH", uri);
-		socket += 7;
-		if (percent_decode(rest + 1, (size_t)(path_end - rest - 1), out->export_name, sizeof(out->export_name)) != 0 ||
-		    percent_decode(socket, strcspn(socket, "&"), out->socket, sizeof(out->socket)) != 0 ||
-		    out->socket[0] == '\0')
+		if (socket < 0 ||
+		    percent_decode(rest + 1, (size_t)(path_end - rest - 1), out->export_name, sizeof(out->export_name)) != 0)
 			return vzk_usage_error(err, "--device nbd: uri '%s': malformed export name or socket path", uri);
+		/* A server on a unix socket is local: its certificate names localhost. */
+		if (out->tls_hostname[0] == '\0')
+			snprintf(out->tls_hostname, sizeof(out->tls_hostname), "localhost");
 		return 0;
 	}
 	/* nbd://host[:port][/export] with host a name, an IPv4 or [IPv6] address */
@@ -230,12 +250,12 @@ int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct
 	} else {
 		snprintf(out->port, sizeof(out->port), "10809");
 	}
-	if (*authority_end == '/') {
-		const char *export_start = authority_end + 1;
-		if (percent_decode(export_start, strcspn(export_start, "?"), out->export_name,
-				   sizeof(out->export_name)) != 0)
-			return vzk_usage_error(err, "--device nbd: uri '%s': malformed export name", uri);
-	}
+	if (*authority_end == '/' &&
+	    percent_decode(authority_end + 1, (size_t)(path_end - authority_end - 1), out->export_name,
+			   sizeof(out->export_name)) != 0)
+		return vzk_usage_error(err, "--device nbd: uri '%s': malformed export name", uri);
+	if (out->tls_hostname[0] == '\0')
+		snprintf(out->tls_hostname, sizeof(out->tls_hostname), "%s", out->host);
 	return 0;
 }
 
@@ -296,9 +316,12 @@ static int add_blockdev(const struct vz_storage_device *device, size_t index, bo
 		else if (made)
 			made = asprintf(&server, "server.type=inet,server.host=%s,server.port=%s", host, address.port) >= 0;
 		/* The server's certificate must be for the host the user named. */
-		if (made && address.tls)
-			made = asprintf(&tls, ",tls-creds=nbd-tls%s%s", address.is_unix ? "" : ",tls-hostname=",
-					address.is_unix ? "" : host) >= 0;
+		if (made && address.tls) {
+			char *tls_hostname = escape_commas(address.tls_hostname);
+			made = tls_hostname != NULL &&
+			       asprintf(&tls, ",tls-creds=nbd-tls,tls-hostname=%s", tls_hostname) >= 0;
+			free(tls_hostname);
+		}
 		/* open-timeout: how long the first connection may take (VZ's
 		 * timeout); QEMU counts whole seconds. */
 		if (made)

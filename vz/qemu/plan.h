@@ -65,7 +65,8 @@ struct qemu_plan {
 };
 
 /* An NBD URI (nbd://host[:port][/export], nbd+unix:///[export]?socket=PATH,
- * and the nbds forms with TLS), percent-decoded. */
+ * and the nbds forms with TLS; query parameters socket= and tls-hostname=),
+ * percent-decoded. */
 struct qemu_nbd_address {
 	bool tls;
 	bool is_unix;
@@ -73,6 +74,9 @@ struct qemu_nbd_address {
 	char port[8];      /* inet: "10809" unless given */
 	char socket[4096]; /* unix */
 	char export_name[4096];
+	/* TLS: the name the server's certificate must carry: ?tls-hostname=,
+	 * else the URI's host, else (unix) "localhost" */
+	char tls_hostname[256];
 };
 
 /* 0, or -1 with a usage error when the URI is malformed. */

@@ -144,10 +144,29 @@ int qmp_connect(struct qmp *qmp, const char *path, int timeout_ms, int (*still_s
 			return vzk_runtime_error(err, "QEMU's monitor did not come up within %d ms", timeout_ms);
 		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	}
-	if (qmp_read(qmp, timeout_ms, &greeting, err) != 1 || json_object_get(greeting, "QMP") == NULL) {
+	/* QEMU greets once its initialisation is over, which includes opening
+	 * every disk (an NBD server may take its whole timeout to answer). */
+	for (;;) {
+		int status = qmp_read(qmp, 100, &greeting, err);
+		if (status == 1)
+			break;
+		if (status < 0) {
+			qmp_close(qmp);
+			return -1;
+		}
+		if (!still_starting(context)) {
+			qmp_close(qmp);
+			return vzk_runtime_error(err, "QEMU exited before its monitor came up");
+		}
+		if (now_ms() > deadline) {
+			qmp_close(qmp);
+			return vzk_runtime_error(err, "QEMU did not finish starting within %d ms", timeout_ms);
+		}
+	}
+	if (json_object_get(greeting, "QMP") == NULL) {
 		json_decref(greeting);
 		qmp_close(qmp);
-		return err->message[0] ? -1 : vzk_runtime_error(err, "QMP: no greeting from QEMU");
+		return vzk_runtime_error(err, "QMP: the monitor did not greet as QEMU does");
 	}
 	json_decref(greeting);
 	if (qmp_execute(qmp, "qmp_capabilities", NULL, NULL, NULL, NULL, err) != 0) {

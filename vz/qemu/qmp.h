@@ -13,9 +13,9 @@ struct qmp {
 	size_t used;
 };
 
-/* Connects to the monitor at `path`, retrying while `still_starting` says the
- * QEMU process lives, up to `timeout_ms`; reads the greeting and enters
- * command mode. */
+/* Connects to the monitor at `path` and waits for QEMU's greeting while
+ * `still_starting` says the QEMU process lives, `timeout_ms` in all; then
+ * enters command mode. */
 int qmp_connect(struct qmp *qmp, const char *path, int timeout_ms, int (*still_starting)(void *),
 		void *context, struct vzk_error *err);
 void qmp_close(struct qmp *qmp);
