@@ -24,3 +24,5 @@ TEST_PROGRAMS += \
 	test/qemu/test_plan_golden
 TEST_SCRIPTS += \
 	test/qemu/e2e_nbd_tls.sh
+TEST_SCRIPTS += \
+	test/qemu/e2e_refusals.sh

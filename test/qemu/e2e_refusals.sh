@@ -1,0 +1,77 @@
+#!/bin/bash
+# What the QEMU engine refuses up front, with one clear line and nothing left
+# behind (macOS guests, Rosetta, --nested without KVM, vsock without
+# /dev/vhost-vsock, --gui without a display, --accel kvm where KVM does not
+# run guests), what it skips with a warning (Rosetta ignore-if-missing, in a
+# real boot), and --dry-run=qemu's plan read back by a shell.
+source "$(dirname "$0")/lib.sh"
+need_guest "qemu refusals"
+cd "$scratch"
+touch machine-id hw-model aux.img
+
+# refuse NAME STATUS PATTERN ARGS...: vzkit exits STATUS with one stderr line
+# matching PATTERN (after the accelerator line) and starts no QEMU.
+refuse() {
+	local name=$1 want=$2 pattern=$3
+	shift 3
+	"$VZKIT" "$@" > out.txt 2> err.txt &
+	local pid=$!
+	wait $pid
+	local status=$?
+	local errors
+	errors=$(grep -v '^vzkit: accelerator:' err.txt)
+	check "$name: exit $want" [ "$status" -eq "$want" ]
+	check "$name: one line says why" bash -c "[ $(printf '%s\n' "$errors" | grep -c .) -eq 1 ] && grep -q -- \"$pattern\" err.txt"
+	check "$name: no runtime directory left" runtime_dir_gone $pid
+}
+
+refuse "macOS bootloader" 2 "Apple silicon" --bootloader \
+	"macos,machineIdentifierPath=$scratch/machine-id,hardwareModelPath=$scratch/hw-model,auxImagePath=$scratch/aux.img"
+refuse "rosetta" 2 "Rosetta needs a macOS host" --bootloader "$(linux_boot report)" --device rosetta,mountTag=rosetta
+refuse "--nested without KVM" 2 "nested" --nested --accel tcg --bootloader "$(linux_boot report)"
+if [ -e /dev/vhost-vsock ]; then
+	skip "vsock without /dev/vhost-vsock" "this host has /dev/vhost-vsock"
+else
+	refuse "vsock without /dev/vhost-vsock" 2 "/dev/vhost-vsock" --bootloader "$(linux_boot report)" \
+		--device "virtio-vsock,port=1025,socketURL=$scratch/vsock.sock"
+fi
+(unset DISPLAY WAYLAND_DISPLAY; refuse "--gui without a display" 2 "no display" --gui --bootloader "$(linux_boot report)")
+if "$VZKIT" --accel kvm --dry-run=qemu --bootloader "$(linux_boot report)" > /dev/null 2>&1; then
+	skip "--accel kvm where KVM does not run guests" "KVM runs guests on this host"
+else
+	refuse "--accel kvm where KVM does not run guests" 1 "KVM cannot run guests" --accel kvm \
+		--bootloader "$(linux_boot report)"
+fi
+
+# --dry-run=qemu: the accelerator as a comment, then commands a shell reads
+# back into the same words (a path with a space and a comma stays one word).
+mkdir "dir with space,comma"
+truncate -s 1M "dir with space,comma/disk.img"
+"$VZKIT" --dry-run=qemu --accel tcg --bootloader "$(linux_boot report)" \
+	--device "virtio-blk,path=\"$scratch/dir with space,comma/disk.img\"" > plan.txt 2> plan.err &
+pid=$!
+wait $pid
+check "dry-run=qemu: exit 0" [ $? -eq 0 ]
+check "dry-run=qemu: nothing created (no runtime directory)" runtime_dir_gone $pid
+check "dry-run=qemu: the accelerator comes first, as a comment" grep -qx '# accelerator: tcg (--accel tcg)' plan.txt
+qemu_line=$(grep '^qemu-system' plan.txt)
+eval "set -- $qemu_line"
+check "dry-run=qemu: the shell reads the QEMU command back (-nodefaults, -no-user-config)" \
+	bash -c "[ '$1' = qemu-system-x86_64 ] && grep -q -- '-nodefaults -no-user-config' plan.txt"
+found=0
+for word in "$@"; do
+	[ "$word" = "driver=file,node-name=disk0-file,read-only=off,filename=$scratch/dir with space,,comma/disk.img" ] && found=1
+done
+check "dry-run=qemu: the disk path is one word, its comma doubled for QEMU" [ "$found" -eq 1 ]
+
+# Rosetta with ignore-if-missing: a warning, then the VM runs without it.
+"$VZKIT" --bootloader "$(linux_boot report)" --device virtio-serial,logFilePath="$scratch/rosetta.log" \
+	--device rosetta,mountTag=rosetta,ignore-if-missing 2> rosetta.err &
+pid=$!
+wait_exit $pid 120
+status=$?
+check "rosetta ignore-if-missing: the VM runs to poweroff (exit 0)" [ "$status" -eq 0 ]
+check "rosetta ignore-if-missing: the guest ran" grep -q '^VZKIT report done' rosetta.log
+check "rosetta ignore-if-missing: one warning says it was skipped" \
+	bash -c "[ \$(grep -ci 'rosetta' rosetta.err) -eq 1 ] && grep -qi 'warning.*rosetta\|rosetta.*going on without' rosetta.err"
+finish
