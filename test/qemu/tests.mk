@@ -26,3 +26,5 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_nbd_tls.sh
 TEST_SCRIPTS += \
 	test/qemu/e2e_refusals.sh
+BENCH_SCRIPTS += \
+	test/qemu/bench_machine.sh
