@@ -54,8 +54,15 @@ static void add_machine(const struct vz_vm_configuration *config, const struct q
 	strv_push(argv, "-no-user-config");
 	strv_push(argv, "-no-reboot");
 	strv_push(argv, "-S"); /* vzkit starts the vCPUs over QMP once everything is wired */
-	/* q35 everywhere on x86: microvm under TCG hung at TSC calibration in 8
-	 * of 10 loaded boots (NOTES.md), and q35 holds every device type. */
+	/* q35 on x86 whatever the accelerator; it holds every device type.
+	 * microvm was measured (test/qemu/bench_machine.sh, TCG): as is it hung
+	 * calibrating the TSC in 4 of 5 loaded boots (NOTES.md: 8 of 10); with
+	 * tsc_early_khz=<host kHz> appended to the guest's command line it did
+	 * not hang and was 7-9 % faster — too little for editing the user's
+	 * kernel command line with a guessed frequency the guest can never
+	 * correct (microvm has no timer to refine it against). Under KVM microvm
+	 * could not be tried here (KVM guests hang on these hosts), so q35 is
+	 * the only machine with evidence behind it. */
 	plan->machine = params->arch == QEMU_ARCH_AARCH64 ? "virt" : "q35";
 	strv_push(argv, "-machine");
 	if (params->arch == QEMU_ARCH_AARCH64)
