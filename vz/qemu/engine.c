@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,8 +55,8 @@ struct engine_vm {
 	int *passed_fds;
 	int stderr_log_fd;
 	struct qmp qmp;
-	struct termios saved_termios;
-	bool termios_saved;
+	struct terminal_state saved_terminal;
+	bool terminal_saved;
 	char **pty_names;
 	struct qemu_vsock *vsock;
 
@@ -481,7 +480,7 @@ static void read_pty_names(struct engine_vm *vm, struct vzk_error *err)
 	json_decref(chardevs);
 }
 
-static int engine_start(struct engine_vm *vm, struct vzk_error *err)
+static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 {
 	char log_path[160];
 
@@ -494,9 +493,8 @@ static int engine_start(struct engine_vm *vm, struct vzk_error *err)
 	if (mkdir(vm->runtime_dir, 0700) != 0)
 		return vzk_runtime_error(err, "cannot create %s: %s", vm->runtime_dir, strerror(errno));
 	vm->started = true;
-	if (vm->plan.uses_stdio && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &vm->saved_termios) == 0)
-		vm->termios_saved = true;
-	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir, vm->termios_saved ? &vm->saved_termios : NULL);
+	vm->terminal_saved = vm->plan.uses_stdio && terminal_state_save(&vm->saved_terminal) == 0;
+	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir, vm->terminal_saved ? &vm->saved_terminal : NULL);
 	if (pipe2(vm->request_pipe, O_CLOEXEC) != 0)
 		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
 	snprintf(log_path, sizeof(log_path), "%s/qemu.log", vm->runtime_dir);
@@ -530,6 +528,14 @@ static int engine_start(struct engine_vm *vm, struct vzk_error *err)
 		return -1;
 	set_state(vm, VM_STATE_RUNNING);
 	return 0;
+}
+
+static int engine_start(struct engine_vm *vm, struct vzk_error *err)
+{
+	if (start_vm(vm, err) == 0)
+		return 0;
+	set_state(vm, VM_STATE_ERROR);
+	return -1;
 }
 
 /* ---- run: events, requests, exit ---- */
@@ -575,11 +581,32 @@ static void carry_out(struct engine_vm *vm, enum vm_state_request request)
 	}
 }
 
+/* QEMU refused a request (its answer arrives in the run loop): say so and
+ * take the state from QEMU again, so no transitional state sticks. */
+static void request_refused(struct engine_vm *vm, json_t *answer)
+{
+	const char *desc = json_string_value(json_object_get(json_object_get(answer, "error"), "desc"));
+	struct vzk_error err = {0};
+	json_t *status = NULL;
+
+	engine_log(vm, LOG_LEVEL_ERROR, "QEMU refused a state change: %s", desc != NULL ? desc : "unknown error");
+	if (qmp_execute(&vm->qmp, "query-status", NULL, &status, on_event, vm, &err) != 0) {
+		engine_log(vm, LOG_LEVEL_ERROR, "%s", err.message);
+		return;
+	}
+	const char *run_state = json_string_value(json_object_get(status, "status"));
+	if (run_state != NULL && strcmp(run_state, "running") == 0)
+		set_state(vm, VM_STATE_RUNNING);
+	else if (run_state != NULL && strcmp(run_state, "paused") == 0)
+		set_state(vm, VM_STATE_PAUSED);
+	json_decref(status);
+}
+
 static void restore_terminal(struct engine_vm *vm)
 {
-	if (vm->termios_saved) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &vm->saved_termios);
-		vm->termios_saved = false;
+	if (vm->terminal_saved) {
+		terminal_state_restore(&vm->saved_terminal);
+		vm->terminal_saved = false;
 	}
 }
 
@@ -627,6 +654,8 @@ static int engine_run(struct engine_vm *vm, struct vzk_error *err)
 			while ((status = qmp_read(&vm->qmp, 0, &message, &qmp_err)) == 1) {
 				if (json_object_get(message, "event") != NULL)
 					on_event(vm, message);
+				else if (json_object_get(message, "error") != NULL)
+					request_refused(vm, message);
 				json_decref(message);
 			}
 			if (status < 0)

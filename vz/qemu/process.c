@@ -116,7 +116,22 @@ void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
-int runtime_dir_watcher_start(const char *dir, const struct termios *terminal)
+int terminal_state_save(struct terminal_state *state)
+{
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &state->settings) != 0)
+		return -1;
+	state->file_flags = fcntl(STDIN_FILENO, F_GETFL);
+	return 0;
+}
+
+void terminal_state_restore(const struct terminal_state *state)
+{
+	tcsetattr(STDIN_FILENO, TCSANOW, &state->settings);
+	if (state->file_flags >= 0)
+		fcntl(STDIN_FILENO, F_SETFL, state->file_flags);
+}
+
+int runtime_dir_watcher_start(const char *dir, const struct terminal_state *terminal)
 {
 	int lifeline[2];
 	pid_t pid;
@@ -153,7 +168,7 @@ int runtime_dir_watcher_start(const char *dir, const struct termios *terminal)
 		}
 		/* vzkit died without putting the terminal back (QEMU had it raw). */
 		if (!orderly && terminal != NULL)
-			tcsetattr(STDIN_FILENO, TCSANOW, terminal);
+			terminal_state_restore(terminal);
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(devnull, 2);

@@ -25,10 +25,21 @@ int child_spawn(const struct child_spec *spec, pid_t *pid, int *pidfd, struct vz
 /* Sends SIGKILL if still running and reaps it; returns its wait status. */
 int child_kill_and_reap(pid_t pid);
 
+/* vzkit's terminal (stdin) before QEMU's stdio console made it raw and
+ * non-blocking; QEMU puts it back only when it exits normally. */
+struct terminal_state {
+	struct termios settings;
+	int file_flags; /* fcntl(F_GETFL): O_NONBLOCK is shared with the shell */
+};
+/* 0 when stdin is a terminal and its state was saved. */
+int terminal_state_save(struct terminal_state *state);
+/* Async-signal-safe (tcsetattr, fcntl): usable between fork and exec. */
+void terminal_state_restore(const struct terminal_state *state);
+
 /* A process that waits for vzkit to die and then removes `dir` and, when
- * `terminal` is not NULL, puts those settings back on vzkit's stdin (QEMU
+ * `terminal` is not NULL, puts that state back on vzkit's stdin (QEMU
  * leaves a stdio console raw when it is killed). Returns its lifeline, or -1. */
-int runtime_dir_watcher_start(const char *dir, const struct termios *terminal);
+int runtime_dir_watcher_start(const char *dir, const struct terminal_state *terminal);
 /* vzkit cleaned up itself: the watcher leaves the terminal alone. */
 void runtime_dir_watcher_stop(int lifeline);
 #define RUNTIME_WATCHER_ORDERLY 'q'
