@@ -95,6 +95,14 @@ int main(void)
 		SKIP("accel probe", "qemu-system-x86_64 is not installed");
 		return 0;
 	}
+	/* The aarch64 probe firmware, under TCG, wherever that QEMU is installed. */
+	if (system("command -v qemu-system-aarch64 >/dev/null 2>&1") == 0) {
+		TEST_CASE("aarch64 probe firmware runs under TCG");
+		bool arm = qemu_accel_probe(QEMU_ARCH_AARCH64, QEMU_ACCEL_TCG, "max", 5000, report, sizeof(report));
+		CHECK_NAMED(testlib_case, arm && strstr(report, "reached its first store") != NULL, "%s", report);
+	} else {
+		SKIP("aarch64 probe firmware runs under TCG", "qemu-system-aarch64 is not installed");
+	}
 	if (qemu_host_arch() != QEMU_ARCH_X86_64) {
 		SKIP("accel probe", "the staged probe checks are for x86_64 hosts");
 		return 0;

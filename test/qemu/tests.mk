@@ -28,3 +28,7 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_refusals.sh
 BENCH_SCRIPTS += \
 	test/qemu/bench_machine.sh
+TEST_PROGRAMS += \
+	test/qemu/test_plan
+TEST_PROGRAMS += \
+	test/qemu/test_firmware

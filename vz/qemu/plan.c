@@ -66,7 +66,9 @@ static void add_machine(const struct vz_vm_configuration *config, const struct q
 	plan->machine = params->arch == QEMU_ARCH_AARCH64 ? "virt" : "q35";
 	strv_push(argv, "-machine");
 	if (params->arch == QEMU_ARCH_AARCH64)
-		strv_pushf(argv, "virt,accel=%s%s", kvm ? "kvm" : "tcg", config->platform.nested_virtualization ? ",virtualization=on" : "");
+		/* gic-version=max: virt's default GICv2 stops at 8 vCPUs (VZ allows 64) */
+		strv_pushf(argv, "virt,accel=%s,gic-version=max%s", kvm ? "kvm" : "tcg",
+			   config->platform.nested_virtualization ? ",virtualization=on" : "");
 	else
 		strv_pushf(argv, "q35,accel=%s", kvm ? "kvm" : "tcg");
 	strv_push(argv, "-cpu");
