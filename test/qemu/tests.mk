@@ -32,3 +32,5 @@ TEST_PROGRAMS += \
 	test/qemu/test_plan
 TEST_PROGRAMS += \
 	test/qemu/test_firmware
+TEST_PROGRAMS += \
+	test/qemu/test_engine
