@@ -480,6 +480,33 @@ static void add_serial_ports(const struct vz_vm_configuration *config, const str
 	}
 }
 
+/* virtiofsd reads -o with libfuse's fuse_opt: a backslash takes the next
+ * character literally, so commas and backslashes are escaped that way (QEMU's
+ * comma doubling would split the option). */
+static void push_fuse_option(struct strv *argv, const char *prefix, const char *value)
+{
+	size_t len = strlen(prefix), extra = 0;
+	char *text, *out;
+
+	for (const char *p = value; *p != '\0'; p++)
+		extra += *p == ',' || *p == '\\';
+	text = malloc(len + strlen(value) + extra + 1);
+	if (text == NULL) {
+		argv->failed = 1;
+		return;
+	}
+	memcpy(text, prefix, len);
+	out = text + len;
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == ',' || *p == '\\')
+			*out++ = '\\';
+		*out++ = *p;
+	}
+	*out = '\0';
+	strv_push(argv, text);
+	free(text);
+}
+
 static int add_shares(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
 		      struct qemu_plan *plan, struct vzk_error *err)
 {
@@ -497,7 +524,7 @@ static int add_shares(const struct vz_vm_configuration *config, const struct qem
 		strv_push(&helper->argv, params->virtiofsd);
 		strv_pushf(&helper->argv, "--socket-path=%s", helper->socket_path);
 		strv_push(&helper->argv, "-o");
-		push_with_path(&helper->argv, "source=", share->directory, "");
+		push_fuse_option(&helper->argv, "source=", share->directory);
 		strv_push(&helper->argv, "-o");
 		strv_push(&helper->argv, "cache=auto");
 		strv_push(&helper->argv, "-o");
