@@ -34,3 +34,7 @@ TEST_PROGRAMS += \
 	test/qemu/test_firmware
 TEST_PROGRAMS += \
 	test/qemu/test_engine
+BENCH_SCRIPTS += \
+	test/qemu/bench_boot.sh
+LONG_TEST_SCRIPTS += \
+	test/qemu/reliability.sh
