@@ -15,18 +15,31 @@ truncate -s 64M "$dir/disk.img"
 append="console=hvc0 vzkit.mode=report"
 now() { date +%s.%N; }
 
+# peak_rss PID: vzkit's VmHWM (a high-water mark) once a second, with shell
+# builtins only so the measuring takes no CPU from the guest; the last
+# sample goes to $dir/rss.now.
+peak_rss() {
+	local peak=0 key value rest
+	while kill -0 "$1" 2>/dev/null; do
+		while read -r key value rest; do
+			[ "$key" = VmHWM: ] && [ "$value" -gt "$peak" ] && peak=$value
+		done < "/proc/$1/status" 2>/dev/null
+		echo "$peak" > "$dir/rss.now"
+		sleep 1
+	done
+}
 run_vzkit() {
+	rm -f "$dir/rss.now"
 	"$VZKIT" --cpus 1 --memory 512 --bootloader "linux,kernel=$guest/vmlinuz,initrd=$guest/initrd.img,cmdline=\"$append\"" \
 		--device virtio-serial,logFilePath="$dir/a.log" --device virtio-blk,path="$dir/disk.img" \
 		--device virtio-net,nat --device virtio-rng 2>/dev/null &
-	local pid=$! peak=0
-	while kill -0 $pid 2>/dev/null; do
-		local hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$pid/status 2>/dev/null)
-		[ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
-		sleep 0.2
-	done
-	wait $pid
-	echo "$peak" >> "$dir/rss"
+	local pid=$!
+	peak_rss $pid &
+	local sampler=$!
+	wait $pid # the run ends when vzkit does, not when the sampler notices
+	kill $sampler 2>/dev/null
+	wait $sampler 2>/dev/null
+	cat "$dir/rss.now" >> "$dir/rss"
 }
 run_handwritten() {
 	qemu-system-x86_64 -nodefaults -no-user-config -no-reboot -machine q35,accel=tcg -cpu max -smp 1 -m 512M \
@@ -42,8 +55,11 @@ run_defaults() {
 		-device virtio-rng-pci -device virtio-serial-pci -chardev file,id=c,path="$dir/c.log" \
 		-device virtconsole,chardev=c >/dev/null 2>&1
 }
+order=(vzkit handwritten defaults)
 for i in $(seq "$RUNS"); do
-	for kind in vzkit handwritten defaults; do
+	# rotate the order: whoever goes first in a round is not always the same
+	order=("${order[@]:1}" "${order[0]}")
+	for kind in "${order[@]}"; do
 		start=$(now)
 		run_$kind
 		echo "$(echo "$(now) - $start" | bc)" >> "$dir/$kind"
