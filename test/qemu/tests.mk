@@ -1,40 +1,23 @@
+# The QEMU engine: plans (golden, from flags and from C-built configurations),
+# host facts, the engine driven directly, and real guests booted end to end.
 TEST_PROGRAMS += \
-	test/qemu/test_accel
-TEST_SCRIPTS += \
-	test/qemu/e2e_devices.sh
-TEST_SCRIPTS += \
-	test/qemu/e2e_lifecycle.sh
-TEST_SCRIPTS += \
-	test/qemu/e2e_boot_storage.sh
-TEST_SCRIPTS += \
-	test/qemu/e2e_console.sh
-TEST_SCRIPTS += \
-	test/qemu/e2e_rest.sh
-TEST_SCRIPTS += \
-	test/qemu/e2e_gui.sh
-TEST_SCRIPTS += \
-	test/qemu/e2e_net.sh
-TEST_PROGRAMS += \
-	test/qemu/test_argv
-BENCH_SCRIPTS += \
-	test/qemu/bench_vzkit_boot.sh
-LONG_TEST_SCRIPTS += \
-	test/qemu/reliability_boots.sh
-TEST_PROGRAMS += \
+	test/qemu/test_accel \
+	test/qemu/test_engine \
+	test/qemu/test_firmware \
+	test/qemu/test_plan \
 	test/qemu/test_plan_golden
 TEST_SCRIPTS += \
-	test/qemu/e2e_nbd_tls.sh
-TEST_SCRIPTS += \
+	test/qemu/e2e_devices.sh \
+	test/qemu/e2e_lifecycle.sh \
+	test/qemu/e2e_boot_storage.sh \
+	test/qemu/e2e_console.sh \
+	test/qemu/e2e_rest.sh \
+	test/qemu/e2e_gui.sh \
+	test/qemu/e2e_net.sh \
+	test/qemu/e2e_nbd_tls.sh \
 	test/qemu/e2e_refusals.sh
 BENCH_SCRIPTS += \
+	test/qemu/bench_boot.sh \
 	test/qemu/bench_machine.sh
-TEST_PROGRAMS += \
-	test/qemu/test_plan
-TEST_PROGRAMS += \
-	test/qemu/test_firmware
-TEST_PROGRAMS += \
-	test/qemu/test_engine
-BENCH_SCRIPTS += \
-	test/qemu/bench_boot.sh
 LONG_TEST_SCRIPTS += \
 	test/qemu/reliability.sh
