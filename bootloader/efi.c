@@ -1,6 +1,7 @@
 /* --bootloader efi: UEFI firmware with a per-VM variable store
  * (VZEFIBootLoader + VZEFIVariableStore). */
 #include "bootloader/registry.h"
+#include "vz/vz.h"
 
 struct efi_config {
 	char *variable_store;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bootloader/registry.h"
+#include "vz/vz.h"
 
 struct linux_config {
 	char *kernel;

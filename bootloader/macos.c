@@ -2,6 +2,7 @@
  * VZMacPlatformConfiguration with its hardware model, machine identifier and
  * auxiliary storage). */
 #include "bootloader/registry.h"
+#include "vz/vz.h"
 
 struct macos_config {
 	char *machine_identifier;

@@ -2,7 +2,7 @@
 #ifndef VZKIT_BOOTLOADER_REGISTRY_H
 #define VZKIT_BOOTLOADER_REGISTRY_H
 
-#include "devices/component.h"
+#include "flags/component.h"
 
 extern const struct component_ops efi_bootloader;
 extern const struct component_ops linux_bootloader;

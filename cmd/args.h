@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 #include "flags/error.h"
 #include "flags/uri.h"
 #include "vz/engine.h"

@@ -11,11 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/cloudinit.h"
+#include "cmd/services/cloudinit.h"
 #include "cmd/log.h"
 #include "cmd/output.h"
-#include "cmd/rest.h"
-#include "cmd/vsock_services.h"
+#include "cmd/services/rest.h"
+#include "cmd/services/vsock_services.h"
 #include "devices/registry.h"
 
 struct lifecycle {

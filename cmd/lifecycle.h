@@ -4,7 +4,7 @@
 #define VZKIT_CMD_LIFECYCLE_H
 
 #include "cmd/args.h"
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 #include "vz/engine.h"
 #include "vz/vz.h"
 

@@ -10,7 +10,7 @@
 #include "cmd/log.h"
 #include "cmd/output.h"
 #include "devices/registry.h"
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 
 #ifndef VZKIT_VERSION
 #define VZKIT_VERSION "0.1.0"

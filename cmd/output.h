@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "cmd/args.h"
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 #include "vz/engine.h"
 
 int output_dry_run(const struct vm_description *vm, enum dry_run_mode mode, FILE *out,

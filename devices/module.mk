@@ -1,5 +1,4 @@
 LIB_SRCS += \
-	devices/component.c \
 	devices/nbd.c \
 	devices/nvme.c \
 	devices/registry.c \
@@ -14,6 +13,4 @@ LIB_SRCS += \
 	devices/virtio_net.c \
 	devices/virtio_rng.c \
 	devices/virtio_serial.c \
-	devices/virtio_vsock.c \
-	devices/vm.c \
-	devices/vm_json.c
+	devices/virtio_vsock.c

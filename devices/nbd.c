@@ -5,6 +5,7 @@
 
 #include "devices/registry.h"
 #include "devices/storage.h"
+#include "vz/vz.h"
 
 struct nbd_config {
 	char *uri;

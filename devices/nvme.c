@@ -1,6 +1,7 @@
 /* --device nvme: a disk on an NVM Express controller (VZNVMExpressControllerDeviceConfiguration). */
 #include "devices/registry.h"
 #include "devices/storage.h"
+#include "vz/vz.h"
 
 static const struct key_spec nvme_keys[] = {DISK_KEYS};
 

@@ -2,7 +2,7 @@
 #ifndef VZKIT_DEVICES_REGISTRY_H
 #define VZKIT_DEVICES_REGISTRY_H
 
-#include "devices/component.h"
+#include "flags/component.h"
 
 extern const struct component_ops nbd_device;
 extern const struct component_ops nvme_device;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 struct rosetta_config {
 	char *mount_tag;

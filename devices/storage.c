@@ -1,4 +1,5 @@
 #include "devices/storage.h"
+#include "vz/vz.h"
 
 #include <string.h>
 

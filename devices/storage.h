@@ -3,7 +3,8 @@
 #ifndef VZKIT_DEVICES_STORAGE_H
 #define VZKIT_DEVICES_STORAGE_H
 
-#include "devices/component.h"
+#include "flags/component.h"
+#include "vz/vz.h"
 
 enum disk_type { DISK_TYPE_IMAGE = 0, DISK_TYPE_DEV = 1 };
 extern const char *const disk_type_choices[];

@@ -1,6 +1,7 @@
 /* --device usb-mass-storage: a USB disk or ISO image (VZUSBMassStorageDeviceConfiguration). */
 #include "devices/registry.h"
 #include "devices/storage.h"
+#include "vz/vz.h"
 
 static const struct key_spec usb_mass_storage_keys[] = {DISK_KEYS};
 

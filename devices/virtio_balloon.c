@@ -1,6 +1,7 @@
 /* --device virtio-balloon: lets the host reclaim guest memory
  * (VZVirtioTraditionalMemoryBalloonDeviceConfiguration). */
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 static int virtio_balloon_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
 			       struct vzk_error *err)

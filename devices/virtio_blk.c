@@ -1,6 +1,7 @@
 /* --device virtio-blk: a disk on a virtio block device (VZVirtioBlockDeviceConfiguration). */
 #include "devices/registry.h"
 #include "devices/storage.h"
+#include "vz/vz.h"
 
 static const struct key_spec virtio_blk_keys[] = {
 	DISK_KEYS,

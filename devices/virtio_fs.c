@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 struct virtio_fs_config {
 	char *shared_dir;

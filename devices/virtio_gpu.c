@@ -4,6 +4,7 @@
 
 #include "devices/registry.h"
 #include "devices/virtio_gpu.h"
+#include "vz/vz.h"
 
 static const struct key_spec virtio_gpu_keys[] = {
 	{.name = "width", .kind = KEY_UINT, .offset = offsetof(struct virtio_gpu_config, width),

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 struct virtio_input_config {
 	bool keyboard;

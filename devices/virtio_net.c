@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 struct virtio_net_config {
 	bool nat;

@@ -1,5 +1,6 @@
 /* --device virtio-rng: host entropy for the guest (VZVirtioEntropyDeviceConfiguration). */
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 static int virtio_rng_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
 			   struct vzk_error *err)

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 struct virtio_vsock_config {
 	uint64_t port;

@@ -1,4 +1,5 @@
 LIB_SRCS += \
+	flags/component.c \
 	flags/error.c \
 	flags/keytab.c \
 	flags/optstr.c \

@@ -1,4 +1,5 @@
 #include "test/apple/rig.h"
+#include "vz/vz.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,6 +14,7 @@
 #include "test/apple/rig.h"
 #include "test/apple/tests.h"
 #include "vz/apple/translate.h"
+#include "vz/vz.h"
 
 static char *text(const char *s)
 {

@@ -10,6 +10,7 @@
 
 #include "test/apple/rig.h"
 #include "test/apple/tests.h"
+#include "vz/vz.h"
 
 struct observed {
 	enum vm_state states[64];

@@ -9,6 +9,7 @@
 
 #include "test/apple/rig.h"
 #include "test/apple/tests.h"
+#include "vz/vz.h"
 
 static char *read_all(const char *path)
 {

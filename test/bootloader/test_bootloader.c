@@ -9,6 +9,7 @@
 #include "bootloader/registry.h"
 #include "cmd/args.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 static bool emit_bootloader(const char *text, struct vz_vm_configuration *vz)
 {

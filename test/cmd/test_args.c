@@ -11,6 +11,7 @@
 #include "cmd/output.h"
 #include "devices/registry.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 #define MAX_ARGS 64
 

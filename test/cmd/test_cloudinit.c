@@ -1,4 +1,4 @@
-/* --cloud-init (cmd/cloudinit.c): the NoCloud ISO read back with xorriso
+/* --cloud-init (cmd/services/cloudinit.c): the NoCloud ISO read back with xorriso
  * (volume id "cidata", the files under their own names with their contents),
  * its errors, and cloud_init_disk_create's disk and stale-ISO cleanup. */
 #include <errno.h>
@@ -9,8 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cmd/cloudinit.h"
+#include "cmd/services/cloudinit.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 static char scratch[64];
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cmd/args.h"
+#include "vz/vz.h"
 
 #define DEVICE_KINDS 14
 

@@ -11,6 +11,7 @@
 
 #include "cmd/args.h"
 #include "cmd/output.h"
+#include "vz/vz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

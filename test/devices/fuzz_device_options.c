@@ -12,6 +12,7 @@
 
 #include "bootloader/registry.h"
 #include "devices/registry.h"
+#include "vz/vz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

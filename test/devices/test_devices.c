@@ -10,6 +10,7 @@
 #include "bootloader/registry.h"
 #include "devices/registry.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 static int parse_device(const char *text, struct component *out, struct vzk_error *err)
 {

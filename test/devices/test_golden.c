@@ -11,6 +11,7 @@
 #include "cmd/args.h"
 #include "cmd/output.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 #define MAX_ARGS 128
 

@@ -17,6 +17,7 @@
 #include "test/testlib.h"
 #include "vz/qemu/process.h"
 #include "vz/qemu/qemu_engine.h"
+#include "vz/vz.h"
 
 #define MAX_CHANGES 64
 

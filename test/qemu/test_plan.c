@@ -19,9 +19,10 @@
 #include <string.h>
 
 #include "cmd/args.h"
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 #include "test/testlib.h"
 #include "vz/qemu/plan.h"
+#include "vz/vz.h"
 
 #define GOLDEN_DIR "test/qemu/golden"
 #define RUNTIME_DIR "/run/vzkit-test"

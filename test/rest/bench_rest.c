@@ -1,4 +1,4 @@
-/* make bench: the REST server (cmd/rest.c, fake VM handlers) on a unix
+/* make bench: the REST server (cmd/services/rest.c, fake VM handlers) on a unix
  * socket, driven by a libcurl-multi client in the same process with 1, 16
  * and 64 concurrent keep-alive clients, each level a fixed number of
  * GET /vm/state requests. Prints throughput and p50/p99/max latency (from
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/rest.h"
+#include "cmd/services/rest.h"
 #include "test/rest/fake_vm.h"
 
 #define RUNNING_JSON                                                                                    \

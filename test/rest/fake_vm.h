@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmd/rest.h"
+#include "cmd/services/rest.h"
 
 #define FAKE_VM_MAX_RECORDS 64
 #define FAKE_VM_INSPECT_JSON "{\"vcpus\":2,\"memoryBytes\":536870912,\"bootloader\":{\"kind\":\"linuxBootloader\"," \

@@ -1,5 +1,5 @@
 /* libFuzzer target for the POST /vm/state body parser (rest_parse_state_body,
- * cmd/rest.c). HTTP itself is libmicrohttpd's; this JSON step is ours.
+ * cmd/services/rest.c). HTTP itself is libmicrohttpd's; this JSON step is ours.
  * Properties checked on every input:
  * - the result is one of the three rest_body_result values; the error is set
  *   (usage kind, non-empty, printable ASCII: it goes into a JSON response
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cmd/rest.h"
+#include "cmd/services/rest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

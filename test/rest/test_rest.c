@@ -1,4 +1,4 @@
-/* The REST server (cmd/rest.c) against a fake VM (fake_vm.h), through
+/* The REST server (cmd/services/rest.c) against a fake VM (fake_vm.h), through
  * libcurl, on a unix socket and on TCP: every endpoint with its exact status,
  * body and headers; the body parser; the unix socket's mode, stale and live
  * sockets, files that are not sockets, removal at stop; clients that
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/rest.h"
+#include "cmd/services/rest.h"
 #include "test/rest/fake_vm.h"
 #include "test/rest/http_client.h"
 #include "test/testlib.h"

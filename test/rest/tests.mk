@@ -1,4 +1,4 @@
-# test/rest: the REST server (cmd/rest.c) against a fake VM (fake_vm.h),
+# test/rest: the REST server (cmd/services/rest.c) against a fake VM (fake_vm.h),
 # through libcurl and the curl command line; its benchmark; the POST body
 # parser's fuzz target and its seed corpus run as a test.
 TEST_PROGRAMS += \

@@ -12,8 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/vsock_services.h"
+#include "cmd/services/vsock_services.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 /* ---- the fake engine ---- */
 struct listener_slot {

@@ -13,6 +13,7 @@
 #include "bootloader/registry.h"
 #include "cmd/args.h"
 #include "test/testlib.h"
+#include "vz/vz.h"
 
 #define MAX_ARGS 1024
 

@@ -3,8 +3,8 @@
  * one const struct component_ops; devices/registry.c and bootloader/registry.c
  * list them. The key table drives parsing, help, JSON field names and the
  * cmdline printer; the hooks hold what a table cannot say. */
-#ifndef VZKIT_DEVICES_COMPONENT_H
-#define VZKIT_DEVICES_COMPONENT_H
+#ifndef VZKIT_FLAGS_COMPONENT_H
+#define VZKIT_FLAGS_COMPONENT_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -12,7 +12,7 @@
 
 #include "flags/error.h"
 #include "flags/keytab.h"
-#include "vz/vz.h"
+struct vz_vm_configuration; /* vz/vz.h: the emit hook fills one; flags/ sits below vz/ */
 
 struct component_ops {
 	const char *name;      /* the TYPE in the option string: "virtio-blk", "linux" */

@@ -1,4 +1,4 @@
-#include "cmd/vsock_services.h"
+#include "cmd/services/vsock_services.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "cmd/log.h"
-#include "cmd/unix_socket.h"
+#include "cmd/services/unix_socket.h"
 
 #define IGNITION_MAX_BYTES (16u << 20)
 #define PUMP_BUFFER_BYTES 65536

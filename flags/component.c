@@ -1,4 +1,4 @@
-#include "devices/component.h"
+#include "flags/component.h"
 
 #include <stdio.h>
 #include <stdlib.h>

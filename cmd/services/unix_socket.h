@@ -1,8 +1,8 @@
 /* Unix stream sockets the launcher listens on (REST API, vsock connect-mode
  * ports): born 0600, a stale leftover replaced, a live one or a non-socket
  * file refused. */
-#ifndef VZKIT_CMD_UNIX_SOCKET_H
-#define VZKIT_CMD_UNIX_SOCKET_H
+#ifndef VZKIT_CMD_SERVICES_UNIX_SOCKET_H
+#define VZKIT_CMD_SERVICES_UNIX_SOCKET_H
 
 #include "flags/error.h"
 

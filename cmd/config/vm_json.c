@@ -8,7 +8,7 @@
 #include "bootloader/registry.h"
 #include "devices/registry.h"
 #include "devices/virtio_gpu.h"
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 
 json_t *vm_description_to_json(const struct vm_description *vm)
 {

@@ -1,4 +1,4 @@
-#include "cmd/cloudinit.h"
+#include "cmd/services/cloudinit.h"
 
 #include <dirent.h>
 #include <errno.h>

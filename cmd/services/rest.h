@@ -9,8 +9,8 @@
  *   GET  /vm/inspect  200, the VM JSON (handlers->inspect_json)
  *   other method on those paths -> 405 (Allow header), other path -> 404,
  *   a body over REST_BODY_LIMIT bytes -> 413. */
-#ifndef VZKIT_CMD_REST_H
-#define VZKIT_CMD_REST_H
+#ifndef VZKIT_CMD_SERVICES_REST_H
+#define VZKIT_CMD_SERVICES_REST_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "devices/vm.h"
+#include "cmd/config/vm.h"
 
 #include <stdlib.h>
 #include <string.h>

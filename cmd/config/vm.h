@@ -1,15 +1,15 @@
 /* The VM as the user described it: top-level values, one bootloader and the
- * devices in the order given. This is what vfkit's JSON holds (devices/vm_json.c);
+ * devices in the order given. This is what vfkit's JSON holds (cmd/config/vm_json.c);
  * vm_description_to_vz() turns it into the VZ object model. */
-#ifndef VZKIT_DEVICES_VM_H
-#define VZKIT_DEVICES_VM_H
+#ifndef VZKIT_CMD_CONFIG_VM_H
+#define VZKIT_CMD_CONFIG_VM_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "devices/component.h"
+#include "flags/component.h"
 #include "flags/error.h"
 #include "vz/vz.h"
 
@@ -45,7 +45,7 @@ int vm_description_apply_gui(struct vm_description *vm, FILE *warnings, struct v
 int vm_description_to_vz(const struct vm_description *vm, struct vz_vm_configuration *vz,
 			 struct vzk_error *err);
 
-/* vfkit's JSON (devices/vm_json.c). */
+/* vfkit's JSON (cmd/config/vm_json.c). */
 json_t *vm_description_to_json(const struct vm_description *vm);
 int vm_description_from_json(json_t *root, struct vm_description *vm, struct vzk_error *err);
 /* The equivalent command line (argv without argv[0]); *argv is malloc'd and

@@ -1,4 +1,4 @@
-#include "cmd/unix_socket.h"
+#include "cmd/services/unix_socket.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * never wider than 0600) and hands it to MHD, which answers from a small
  * pool of its own threads: a slow handler or a stuck client stalls at most
  * the connections of one thread, never VM supervision. */
-#include "cmd/rest.h"
+#include "cmd/services/rest.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,8 +5,8 @@
  * - the --ignition config, served over HTTP on vsock port 1024,
  * - --timesync: after the host resumes from suspend, set the guest clock
  *   through qemu-guest-agent on the given vsock port. */
-#ifndef VZKIT_CMD_VSOCK_SERVICES_H
-#define VZKIT_CMD_VSOCK_SERVICES_H
+#ifndef VZKIT_CMD_SERVICES_VSOCK_SERVICES_H
+#define VZKIT_CMD_SERVICES_VSOCK_SERVICES_H
 
 #include <stdint.h>
 

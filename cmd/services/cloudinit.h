@@ -1,7 +1,7 @@
 /* --cloud-init: the given user-data/meta-data files as a NoCloud ISO 9660 disk
  * (volume id "cidata"), attached read-only as a virtio-blk device. */
-#ifndef VZKIT_CMD_CLOUDINIT_H
-#define VZKIT_CMD_CLOUDINIT_H
+#ifndef VZKIT_CMD_SERVICES_CLOUDINIT_H
+#define VZKIT_CMD_SERVICES_CLOUDINIT_H
 
 #include <stddef.h>
 
