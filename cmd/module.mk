@@ -10,8 +10,11 @@ LIB_SRCS += \
 	cmd/log.c \
 	cmd/output.c \
 	cmd/services/cloudinit.c \
+	cmd/services/ignition.c \
 	cmd/services/rest.c \
+	cmd/services/timesync.c \
 	cmd/services/unix_socket.c \
+	cmd/services/vsock_proxy.c \
 	cmd/services/vsock_services.c
 MAIN_SRCS += \
 	cmd/main.c

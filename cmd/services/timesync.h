@@ -1,0 +1,28 @@
+/* --timesync: after the host resumes from suspend, set the guest clock
+ * through qemu-guest-agent on the given vsock port. */
+#ifndef VZKIT_CMD_SERVICES_TIMESYNC_H
+#define VZKIT_CMD_SERVICES_TIMESYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "flags/error.h"
+#include "vz/engine.h"
+
+struct timesync;
+
+/* *out stays NULL when port is 0. */
+int timesync_start(const struct vz_engine_ops *engine, struct engine_vm *vm, uint32_t port,
+		   struct timesync **out, struct vzk_error *err);
+void timesync_stop(struct timesync *timesync); /* NULL ok */
+
+/* Pieces, public for tests. */
+/* True when CLOCK_BOOTTIME gained on CLOCK_MONOTONIC by a second or more
+ * since the last sample: the host was suspended in between. */
+bool timesync_host_resumed(int64_t boottime_minus_monotonic_ns_before,
+			   int64_t boottime_minus_monotonic_ns_now);
+/* Sends guest-set-time with the host's clock over an open agent connection
+ * and reads the reply. */
+int timesync_set_guest_time(int agent_fd, struct vzk_error *err);
+
+#endif
