@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "devices/registry.h"
 #include "test/apple/rig.h"
 #include "test/apple/tests.h"
 #include "vz/apple/translate.h"
@@ -127,6 +128,45 @@ static void disk_modes(struct vz_vm_configuration *config)
 static void disk_plain(struct vz_vm_configuration *config)
 {
 	add_disk(config, VZ_STORAGE_VIRTIO_BLOCK, VZ_STORAGE_ATTACHMENT_DISK_IMAGE, "disk.img");
+}
+
+/* A device as the user types it, parsed and emitted by devices/ ($TMP is the
+ * temp directory): the defaults the engine receives are devices/' own. */
+static void add_from_flags(struct vz_vm_configuration *config, const char *flags)
+{
+	struct component component = {0};
+	struct vzk_error err = {0};
+	bool help = false;
+	char *text = NULL;
+	char *tmp = strstr(flags, "$TMP");
+
+	if (tmp == NULL || asprintf(&text, "%.*s%s%s", (int)(tmp - flags), flags, rig_tmpdir(), tmp + 4) < 0)
+		text = strdup(flags);
+	if (text == NULL)
+		abort();
+	if (component_parse(device_registry, "--device", text, &component, &help, &err) != 0 ||
+	    component_emit(&component, config, &err) != 0)
+		rig_check("apple flags parse", false, "%s: %s", text, err.message);
+	component_free(&component);
+	free(text);
+}
+
+/* vfkit's modes: disk images cached with fsync, block devices full. */
+static void disk_defaults(struct vz_vm_configuration *config)
+{
+	rig_touch("disk.img");
+	rig_touch("blockdev");
+	add_from_flags(config, "virtio-blk,path=$TMP/disk.img");
+	add_from_flags(config, "nvme,path=$TMP/disk.img");
+	add_from_flags(config, "usb-mass-storage,path=$TMP/disk.img,readonly");
+	add_from_flags(config, "virtio-blk,path=$TMP/blockdev,type=dev");
+}
+
+/* macOS 11 has no modes: the default falls back to the framework's. */
+static void disk_defaults_host11(struct vz_vm_configuration *config)
+{
+	rig_touch("disk.img");
+	add_from_flags(config, "virtio-blk,path=$TMP/disk.img");
 }
 
 static void nvme(struct vz_vm_configuration *config)
@@ -440,6 +480,8 @@ static const struct golden_case golden_cases[] = {
 	{"virtio_blk", {{14, 0}, APPLE_HOST_ARM64}, virtio_blk, NULL, false},
 	{"disk_modes", {{12, 0}, APPLE_HOST_X86_64}, disk_modes, NULL, false},
 	{"disk_host11", {{11, 0}, APPLE_HOST_X86_64}, disk_plain, NULL, false},
+	{"disk_defaults", {{14, 0}, APPLE_HOST_ARM64}, disk_defaults, NULL, false},
+	{"disk_defaults_host11", {{11, 0}, APPLE_HOST_X86_64}, disk_defaults_host11, NULL, false},
 	{"nvme", {{14, 0}, APPLE_HOST_ARM64}, nvme, NULL, false},
 	{"usb_mass_storage", {{13, 0}, APPLE_HOST_ARM64}, usb_mass_storage, NULL, false},
 	{"block_device", {{14, 0}, APPLE_HOST_ARM64}, block_device, NULL, false},

@@ -73,8 +73,11 @@ static id disk_image_attachment(struct apple_builder *b, const struct vz_storage
 		return apple_new(b, C_VZDiskImageStorageDeviceAttachment, M_DISK_IMAGE_INIT_MODES, apple_arg_object(url),
 				 apple_arg_bool(attachment->read_only), apple_arg_integer(caching_mode(attachment->caching_mode)),
 				 apple_arg_integer(image_sync_mode(attachment->sync_mode)), apple_arg_error_out());
-	/* macOS 11 has only the default modes. */
-	if (attachment->caching_mode != VZ_DISK_CACHING_AUTOMATIC || attachment->sync_mode != VZ_DISK_SYNC_FULL) {
+	/* macOS 11 has only the framework's own modes (automatic, full). vzkit's
+	 * default (cached, fsync) falls back to them; other choices are refused. */
+	if (attachment->caching_mode == VZ_DISK_CACHING_CACHED && attachment->sync_mode == VZ_DISK_SYNC_FSYNC) {
+		apple_note(b, "macOS 11 has no caching or synchronization modes: the framework's own (automatic, full) apply");
+	} else if (attachment->caching_mode != VZ_DISK_CACHING_AUTOMATIC || attachment->sync_mode != VZ_DISK_SYNC_FULL) {
 		vzk_usage_error(err, "caching and synchronization modes need macOS 12.0 or newer");
 		return nil;
 	}
