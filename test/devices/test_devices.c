@@ -295,8 +295,9 @@ static void test_disks(void)
 		CHECK(a->kind == VZ_STORAGE_ATTACHMENT_DISK_IMAGE);
 		CHECK_STR(a->path, "/vm/disk.img");
 		CHECK(!a->read_only);
-		CHECK(a->caching_mode == VZ_DISK_CACHING_AUTOMATIC);
-		CHECK(a->sync_mode == VZ_DISK_SYNC_FULL);
+		/* vfkit's modes for images (doc/vzkit.1, virtio-blk) */
+		CHECK(a->caching_mode == VZ_DISK_CACHING_CACHED);
+		CHECK(a->sync_mode == VZ_DISK_SYNC_FSYNC);
 		CHECK(a->url == NULL);
 		CHECK(vz.storage_devices[0].block_device_identifier == NULL);
 		vz_vm_configuration_free(&vz);
@@ -308,6 +309,7 @@ static void test_disks(void)
 		a = &vz.storage_devices[0].attachment;
 		CHECK(a->kind == VZ_STORAGE_ATTACHMENT_BLOCK_DEVICE);
 		CHECK(a->read_only);
+		CHECK(a->sync_mode == VZ_DISK_SYNC_FULL); /* block devices know full and none */
 		CHECK_STR(a->path, "/dev/sdb");
 		vz_vm_configuration_free(&vz);
 
