@@ -154,7 +154,10 @@ static bool start_fails;
 static int last_guest_end = -1;
 static int events_seen, events_before_action;
 static void (*event_action)(void);
-static bool window_closed;
+static bool window_closed, window_miniaturized;
+static id window_delegate; /* weak, like NSWindow's */
+static int state_reads, state_reads_before_action;
+static void (*state_action)(void);
 static id shared_application;
 static size_t method_count;
 static const struct tsv_table *table;
@@ -647,6 +650,12 @@ static union rec_value vm_request_stop(id self, struct sobject *me, const char *
 static union rec_value vm_state(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
 {
 	(void)self, (void)types, (void)args, (void)n;
+	state_reads++;
+	if (state_action != NULL && state_reads == state_reads_before_action) {
+		void (*action)(void) = state_action;
+		state_action = NULL;
+		action();
+	}
 	return (union rec_value){.q = me->state};
 }
 
@@ -797,13 +806,35 @@ static union rec_value window_is_visible(id self, struct sobject *me, const char
 					 size_t n)
 {
 	(void)self, (void)me, (void)types, (void)args, (void)n;
-	return (union rec_value){.z = window_closed ? NO : YES};
+	return (union rec_value){.z = standin_window_visible() ? YES : NO};
+}
+
+static union rec_value window_set_delegate(id self, struct sobject *me, const char *types, union rec_value *args,
+					   size_t n)
+{
+	(void)self, (void)me, (void)types, (void)n;
+	window_delegate = args[0].o; /* weak */
+	return (union rec_value){0};
+}
+
+/* AppKit's -close: windowWillClose: to the delegate, then the window goes. */
+static void close_window(id window)
+{
+	struct sobject *notification;
+
+	if (window_closed)
+		return;
+	notification = new_object_named("NSObject"); /* an NSNotification to the delegate */
+	autorelease(notification->self);
+	send_to_delegate(window_delegate, "windowWillClose:", "v@:@", notification->self, nil);
+	(void)window;
+	window_closed = true;
 }
 
 static union rec_value window_close(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
 {
-	(void)self, (void)me, (void)types, (void)args, (void)n;
-	window_closed = true;
+	(void)me, (void)types, (void)args, (void)n;
+	close_window(self);
 	return (union rec_value){0};
 }
 
@@ -885,6 +916,7 @@ static const struct {
 	{"NSApplication", "nextEventMatchingMask:untilDate:inMode:dequeue:", next_event},
 	{"NSWindow", "isVisible", window_is_visible},
 	{"NSWindow", "close", window_close},
+	{"NSWindow", "setDelegate:", window_set_delegate},
 	{"NSDate", "dateWithTimeIntervalSinceNow:", date_since_now},
 	{"NSArray", "count", array_count},
 	{"NSArray", "objectAtIndex:", array_object_at},
@@ -1337,6 +1369,11 @@ void standin_reset(void)
 	events_before_action = 0;
 	event_action = NULL;
 	window_closed = false;
+	window_miniaturized = false;
+	window_delegate = nil;
+	state_reads = 0;
+	state_reads_before_action = 0;
+	state_action = NULL;
 	shared_application = nil;
 	/* Rosetta is installed unless a test says otherwise. */
 	standin_answer("VZLinuxRosettaDirectoryShare", "availability", 2);
@@ -1494,7 +1531,23 @@ void standin_after_events(int pumps, void (*action)(void))
 	event_action = action;
 }
 
-void standin_window_closed(void)
+void standin_after_state_reads(int reads, void (*action)(void))
 {
-	window_closed = true;
+	state_reads_before_action = state_reads + reads;
+	state_action = action;
+}
+
+void standin_window_user_closes(void)
+{
+	close_window(standin_newest("NSWindow"));
+}
+
+void standin_window_miniaturize(void)
+{
+	window_miniaturized = true;
+}
+
+bool standin_window_visible(void)
+{
+	return !window_closed && !window_miniaturized;
 }

@@ -70,7 +70,15 @@ int standin_vsock_take_guest_end(void);
 
 /* --gui: after `pumps` -nextEventMatchingMask:... calls, run `action`. */
 void standin_after_events(int pumps, void (*action)(void));
-/* NSWindow -isVisible answers NO from now on (the user closed it). */
-void standin_window_closed(void);
+/* After `reads` more -[VZVirtualMachine state] calls, run `action`. */
+void standin_after_state_reads(int reads, void (*action)(void));
+/* The user clicks the window's close button: AppKit tells the window's
+ * delegate windowWillClose: and the window is gone (-isVisible NO). */
+void standin_window_user_closes(void);
+/* The user clicks the yellow button: the window goes to the Dock
+ * (-isVisible NO), nothing is closed and the delegate hears nothing. */
+void standin_window_miniaturize(void);
+/* Whether the window is on screen (not closed, not miniaturised). */
+bool standin_window_visible(void);
 
 #endif

@@ -2,6 +2,7 @@
  * synchronously: start, the state requests, the delegate's calls, errors,
  * vsock, --gui, and what destroy leaves behind. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +42,25 @@ static const char *states_text(const struct observed *seen)
 struct session {
 	struct vz_vm_configuration config;
 	struct observed seen;
+	char warnings[1024]; /* the engine's warn() lines, each ending in \n */
 	struct engine_vm *vm;
 	struct vzk_error err;
 };
+
+static void on_warning(void *context, const char *message)
+{
+	struct observed *seen = context;
+	struct session *s = (struct session *)(void *)((char *)seen - offsetof(struct session, seen));
+	size_t used = strlen(s->warnings);
+
+	snprintf(s->warnings + used, sizeof(s->warnings) - used, "%s\n", message);
+}
 
 /* Creates the VM; 0 when that worked (after a FAIL line otherwise). */
 static int session_create(struct session *s, const char *name, void (*setup)(struct vz_vm_configuration *config))
 {
 	struct apple_host host = RIG_HOST_DEFAULT;
-	struct engine_options options = {.on_state_change = on_state_change, .context = &s->seen};
+	struct engine_options options = {.on_state_change = on_state_change, .warn = on_warning, .context = &s->seen};
 
 	memset(s, 0, sizeof(*s));
 	standin_reset();
@@ -428,6 +439,61 @@ out:
 	session_end(&s, name);
 }
 
+static size_t count_lines(const char *log, const char *what)
+{
+	size_t n = 0;
+
+	for (const char *p = log; (p = strstr(p, what)) != NULL; p += strlen(what))
+		n++;
+	return n;
+}
+
+static void third_pump_guest_powers_off(void)
+{
+	standin_after_events(2, guest_powers_off);
+}
+
+static void miniaturize_then_power_off(void)
+{
+	standin_window_miniaturize();
+	third_pump_guest_powers_off();
+}
+
+/* The yellow button: -isVisible is NO, yet nothing was closed. */
+static void gui_miniaturized(void)
+{
+	const char *name = "apple lifecycle gui miniaturised";
+	struct session s;
+
+	if (session_start(&s, name, with_gui) != 0)
+		goto out;
+	standin_clear_log();
+	standin_after_events(1, miniaturize_then_power_off);
+	int status = apple_engine.run(s.vm, &s.err);
+	rig_check("apple gui: a miniaturised window is not a closed one (the VM runs on, events still pumped)",
+		  status == 0 && !standin_window_visible() && strstr(standin_log(), "stopWithCompletionHandler:") == NULL &&
+			  strstr(standin_log(), "requestStopWithError:") == NULL &&
+			  count_lines(standin_log(), "nextEventMatchingMask:") == 3 &&
+			  strcmp(states_text(&s.seen), "Starting,Running,Stopped") == 0,
+		  "status %d (%s), states %s, log:\n%s", status, s.err.message, states_text(&s.seen), standin_log());
+	standin_clear_log();
+out:
+	session_end(&s, name);
+}
+
+static void guest_powers_off_later(void)
+{
+	standin_after_state_reads(2, guest_powers_off);
+}
+
+static void user_closes_window(void)
+{
+	standin_window_user_closes();
+	guest_powers_off_later();
+}
+
+/* The red button: as vfkit, the VM keeps running without its window until
+ * something else stops it. */
 static void gui_closed(void)
 {
 	const char *name = "apple lifecycle gui closed";
@@ -435,11 +501,20 @@ static void gui_closed(void)
 
 	if (session_start(&s, name, with_gui) != 0)
 		goto out;
-	standin_after_events(1, standin_window_closed);
-	rig_check("apple gui: closing the window stops the VM",
-		  apple_engine.run(s.vm, &s.err) == 0 && apple_engine.state(s.vm) == VM_STATE_STOPPED &&
-			  strstr(standin_log(), "stopWithCompletionHandler:") != NULL,
-		  "%s / %s", s.err.message, vm_state_name(apple_engine.state(s.vm)));
+	standin_clear_log();
+	standin_after_events(1, user_closes_window);
+	int status = apple_engine.run(s.vm, &s.err);
+	rig_check("apple gui: closing the window leaves the VM running until the guest stops",
+		  status == 0 && strstr(standin_log(), "stopWithCompletionHandler:") == NULL &&
+			  strstr(standin_log(), "requestStopWithError:") == NULL &&
+			  strcmp(states_text(&s.seen), "Starting,Running,Stopped") == 0,
+		  "status %d (%s), states %s", status, s.err.message, states_text(&s.seen));
+	rig_check("apple gui: after the window closed, no more AppKit event waits",
+		  count_lines(standin_log(), "nextEventMatchingMask:") == 1, "log:\n%s", standin_log());
+	rig_check("apple gui: the closed window is reported through warn",
+		  strcmp(s.warnings, "the --gui window was closed; the VM keeps running (stop it with Ctrl-C, SIGTERM or "
+				     "the REST API)\n") == 0,
+		  "warnings '%s'", s.warnings);
 	standin_clear_log();
 out:
 	session_end(&s, name);
@@ -501,6 +576,7 @@ void test_lifecycle(void)
 	vsock_without_device();
 	pty_name();
 	gui();
+	gui_miniaturized();
 	gui_closed();
 	real_host();
 	plan_header();

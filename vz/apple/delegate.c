@@ -17,6 +17,7 @@ struct delegate_class {
 static struct delegate_class vm_delegate = {"VZKitVirtualMachineDelegate", "VZVirtualMachineDelegate", Nil, 0};
 static struct delegate_class socket_delegate = {"VZKitSocketListenerDelegate", "VZVirtioSocketListenerDelegate",
 						 Nil, 0};
+static struct delegate_class window_delegate = {"VZKitWindowDelegate", "NSWindowDelegate", Nil, 0};
 static pthread_once_t classes_once = PTHREAD_ONCE_INIT;
 static char classes_error[256];
 
@@ -54,6 +55,16 @@ static BOOL should_accept(id self, SEL cmd, id listener, id connection, id devic
 	(void)listener;
 	(void)device;
 	return events->accept(events->context, connection) ? YES : NO;
+}
+
+/* -windowWillClose: (an NSNotification we do not need) */
+static void window_will_close(id self, SEL cmd, id notification)
+{
+	const struct apple_window_events *events = events_of(self, &window_delegate);
+
+	(void)cmd;
+	(void)notification;
+	events->will_close(events->context);
 }
 
 static int add_method(Class cls, enum apple_callback_id callback, void (*function)(void))
@@ -119,11 +130,15 @@ static void make_classes(void)
 						     (void (*)(void))did_stop_with_error};
 	static const enum apple_callback_id socket_callbacks[] = {CB_SHOULD_ACCEPT};
 	static void (*const socket_functions[])(void) = {(void (*)(void))should_accept};
+	static const enum apple_callback_id window_callbacks[] = {CB_WINDOW_WILL_CLOSE};
+	static void (*const window_functions[])(void) = {(void (*)(void))window_will_close};
 
 	if (make_class(&vm_delegate, vm_callbacks, vm_functions, 2) != 0 ||
-	    make_class(&socket_delegate, socket_callbacks, socket_functions, 1) != 0) {
+	    make_class(&socket_delegate, socket_callbacks, socket_functions, 1) != 0 ||
+	    make_class(&window_delegate, window_callbacks, window_functions, 1) != 0) {
 		vm_delegate.cls = Nil;
 		socket_delegate.cls = Nil;
+		window_delegate.cls = Nil;
 	}
 }
 
@@ -151,4 +166,9 @@ id apple_vm_delegate_new(const struct apple_vm_events *events, struct vzk_error 
 id apple_socket_delegate_new(const struct apple_socket_events *events, struct vzk_error *err)
 {
 	return delegate_new(&socket_delegate, events, err);
+}
+
+id apple_window_delegate_new(const struct apple_window_events *events, struct vzk_error *err)
+{
+	return delegate_new(&window_delegate, events, err);
 }

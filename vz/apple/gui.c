@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "vz/apple/delegate.h"
+
 /* AppKit constants (not in vz-selectors.tsv; see doc/apple-engine.md). */
 #define NS_ACTIVATION_POLICY_REGULAR 0
 #define NS_WINDOW_STYLE_TITLED_CLOSABLE_MINIATURIZABLE_RESIZABLE (1u | 2u | 4u | 8u)
@@ -17,8 +19,19 @@ struct apple_gui {
 	id view;   /* +1 */
 	id title;  /* +1 */
 	id mode;   /* +1 */
-	bool closed;
+	id delegate; /* +1: NSWindow's delegate property is weak */
+	struct apple_window_events events;
+	bool closed; /* set by the delegate's windowWillClose: */
 };
+
+/* The window is closing (the user's red button, or our -close). A
+ * miniaturised window or a hidden app is not closed: -isVisible is NO for
+ * those too, so only the delegate can tell. */
+static void window_will_close(void *context)
+{
+	struct apple_gui *gui = context;
+	gui->closed = true;
+}
 
 static id new_string(const char *text, struct vzk_error *err)
 {
@@ -54,6 +67,10 @@ static int open_window(struct apple_gui *gui, id machine, uint32_t width, uint32
 	gui->window = value.object;
 	/* We release it ourselves, once. */
 	if (apple_send(host, M_WINDOW_SET_RELEASED_WHEN_CLOSED, gui->window, NULL, err, apple_arg_bool(false)) != 0)
+		return -1;
+	gui->events = (struct apple_window_events){window_will_close, gui};
+	if ((gui->delegate = apple_window_delegate_new(&gui->events, err)) == nil ||
+	    apple_send(host, M_WINDOW_SET_DELEGATE, gui->window, NULL, err, apple_arg_object(gui->delegate)) != 0)
 		return -1;
 	if ((gui->title = new_string("vzkit", err)) == nil ||
 	    apple_send(host, M_WINDOW_SET_TITLE, gui->window, NULL, err, apple_arg_object(gui->title)) != 0)
@@ -124,8 +141,6 @@ bool apple_gui_pump(struct apple_gui *gui, double seconds)
 	if (value.object != nil)
 		apple_send(gui->host, M_APP_SEND_EVENT, gui->app, NULL, NULL, apple_arg_object(value.object));
 	apple_send(gui->host, M_APP_UPDATE_WINDOWS, gui->app, NULL, NULL);
-	if (apple_send(gui->host, M_WINDOW_IS_VISIBLE, gui->window, &value, NULL) == 0 && !value.boolean)
-		gui->closed = true;
 out:
 	apple_pool_pop(pool);
 	return !gui->closed;
@@ -140,6 +155,10 @@ void apple_gui_close(struct apple_gui *gui)
 	pool = apple_pool_push();
 	if (gui->window != nil && !gui->closed)
 		apple_send(gui->host, M_WINDOW_CLOSE, gui->window, NULL, NULL);
+	if (gui->window != nil && gui->delegate != nil)
+		apple_send(gui->host, M_WINDOW_SET_DELEGATE, gui->window, NULL, NULL, apple_arg_object(nil));
+	if (gui->delegate != nil)
+		apple_send(NULL, M_RELEASE, gui->delegate, NULL, NULL);
 	if (gui->view != nil)
 		apple_send(NULL, M_RELEASE, gui->view, NULL, NULL);
 	if (gui->window != nil)

@@ -77,6 +77,13 @@ static void notify(struct engine_vm *vm, enum vm_state state)
 		vm->options.on_state_change(vm->options.context, state);
 }
 
+/* A line for the user (cmd/ prints it); the engine never prints. */
+static void warn(struct engine_vm *vm, const char *message)
+{
+	if (vm->options.warn != NULL)
+		vm->options.warn(vm->options.context, message);
+}
+
 static void set_state(struct engine_vm *vm, enum vm_state state)
 {
 	bool changed;
@@ -531,24 +538,33 @@ static void wait_for_change(struct engine_vm *vm, long milliseconds)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-static int apple_request(struct engine_vm *vm, enum vm_state_request request, struct vzk_error *err);
+static void wait_until_finished(struct engine_vm *vm)
+{
+	while (!is_finished(vm)) {
+		wait_for_change(vm, STATE_POLL_MS);
+		if (!is_finished(vm))
+			poll_state(vm);
+	}
+}
 
-/* --gui: AppKit's events on this (main) thread until the VM is over; a
- * closed window stops the VM. */
+/* --gui: AppKit's events on this (main) thread until the VM is over. A
+ * closed window leaves the VM running, as vfkit does: the guest is not
+ * stopped behind the user's back (doc/vzkit.1, --gui); stopping stays with
+ * the signals, the REST API and the guest. */
 static int run_with_window(struct engine_vm *vm, struct vzk_error *err)
 {
 	const struct vz_graphics_device *display = vm->config->graphics_device_count > 0 ? &vm->config->graphics_devices[0]
 											: NULL;
-	bool stop_sent = false;
 
 	if (apple_gui_open(&vm->host, machine_of(vm), display != NULL ? display->width : 800,
 			   display != NULL ? display->height : 600, &vm->gui, err) != 0)
 		return -1;
 	while (!is_finished(vm)) {
-		if (!apple_gui_pump(vm->gui, GUI_PUMP_SECONDS) && !stop_sent) {
-			struct vzk_error stop_err = {0};
-			stop_sent = true;
-			apple_request(vm, VM_REQUEST_HARD_STOP, &stop_err);
+		if (!apple_gui_pump(vm->gui, GUI_PUMP_SECONDS)) {
+			warn(vm, "the --gui window was closed; the VM keeps running (stop it with Ctrl-C, SIGTERM or the "
+				 "REST API)");
+			wait_until_finished(vm);
+			break;
 		}
 		poll_state(vm);
 	}
@@ -563,11 +579,7 @@ static int apple_run(struct engine_vm *vm, struct vzk_error *err)
 		if (run_with_window(vm, err) != 0)
 			return -1;
 	} else {
-		while (!is_finished(vm)) {
-			wait_for_change(vm, STATE_POLL_MS);
-			if (!is_finished(vm))
-				poll_state(vm);
-		}
+		wait_until_finished(vm);
 	}
 	char failure[sizeof(vm->failure)];
 	pthread_mutex_lock(&vm->lock);
