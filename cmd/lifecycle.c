@@ -72,12 +72,6 @@ static void rest_log(void *context, const char *message)
 	log_message(LOG_LEVEL_INFO, "%s", message);
 }
 
-static void on_engine_warning(void *context, const char *message)
-{
-	(void)context;
-	log_message(LOG_LEVEL_ERROR, "warning: %s", message);
-}
-
 static void on_state_change(void *context, enum vm_state state)
 {
 	(void)context;
@@ -188,7 +182,8 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		.accel = options->accel,
 		.log_level = options->log_level,
 		.on_state_change = on_state_change,
-		.warn = on_engine_warning,
+		.warn = log_engine_warning,
+		.log = log_engine_line,
 		.context = &life,
 	};
 	struct rest_handlers handlers = {
@@ -203,7 +198,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 	struct vsock_services *services = NULL;
 	bool pidfile_written = false;
 	sigset_t blocked, previous;
-	int status = 1;
+	int status = -1;
 
 	/* Signals are taken by one thread (sigwait); every thread made from
 	 * here on inherits the mask. */
@@ -215,8 +210,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 	pthread_sigmask(SIG_BLOCK, &blocked, &previous);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (vm->cloud_init_count > 0 &&
-	    cloud_init_disk_create(vm->cloud_init_paths, vm->cloud_init_count, vz, &cloud_init, err) != 0)
+	if (cloud_init_disk_create(vz, &cloud_init, err) != 0)
 		goto out;
 	if (engine->create(vz, &engine_options, &life.vm, err) != 0)
 		goto out;
@@ -255,7 +249,5 @@ out:
 	if (pidfile_written)
 		remove_pidfile(options->pidfile);
 	pthread_sigmask(SIG_SETMASK, &previous, NULL);
-	if (status != 0 && err->kind == VZK_ERR_USAGE)
-		status = 2;
 	return status;
 }

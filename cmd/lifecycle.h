@@ -13,8 +13,8 @@
 
 /* deferred_warnings (may be NULL) go to stderr once the engine accepted the
  * VM, so that bad input still gets exactly one line.
- * Returns the process exit status (0 when the guest stopped normally); on
- * failure fills err and returns 1 or 2. */
+ * Returns 0 when the guest stopped normally; -1 with err filled otherwise
+ * (the caller turns err into the exit status: log_failure). */
 int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_description *vm,
 		  struct vz_vm_configuration *vz, const struct run_options *options,
 		  const char *deferred_warnings, struct vzk_error *err);

@@ -12,6 +12,15 @@ void log_set_level(enum log_level level)
 	current_level = level;
 }
 
+static void write_line(const char *prefix, const char *line)
+{
+	/* One write per line, so lines from threads never interleave. */
+	pthread_mutex_lock(&log_lock);
+	fprintf(stderr, "vzkit: %s%s\n", prefix, line);
+	fflush(stderr);
+	pthread_mutex_unlock(&log_lock);
+}
+
 void log_message(enum log_level level, const char *fmt, ...)
 {
 	char line[1200];
@@ -22,9 +31,36 @@ void log_message(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One write per line, so lines from threads never interleave. */
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "vzkit: %s\n", line);
-	fflush(stderr);
-	pthread_mutex_unlock(&log_lock);
+	write_line("", line);
+}
+
+void log_warning(const char *fmt, ...)
+{
+	char line[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	write_line("warning: ", line);
+}
+
+int log_failure(const struct vzk_error *err)
+{
+	if (err->message[0] != '\0')
+		write_line("", err->message);
+	return vzk_error_exit_status(err);
+}
+
+void log_engine_line(void *context, enum log_level level, const char *message)
+{
+	(void)context;
+	if (level <= current_level)
+		write_line("", message);
+}
+
+void log_engine_warning(void *context, const char *message)
+{
+	(void)context;
+	write_line("warning: ", message);
 }

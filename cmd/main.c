@@ -16,12 +16,6 @@
 #define VZKIT_VERSION "0.1.0"
 #endif
 
-static int fail(const struct vzk_error *err)
-{
-	fprintf(stderr, "vzkit: %s\n", err->message);
-	return vzk_error_exit_status(err);
-}
-
 static void flush_warnings(FILE *warnings, char **text)
 {
 	if (warnings == NULL)
@@ -66,7 +60,7 @@ int main(int argc, char **argv)
 
 	vm_description_init(&vm);
 	if (args_parse(argc, argv, &vm, &options, &err) != 0) {
-		status = fail(&err);
+		status = log_failure(&err);
 		goto out;
 	}
 	log_set_level(options.log_level);
@@ -78,34 +72,32 @@ int main(int argc, char **argv)
 	 * gets one line. */
 	warnings = open_memstream(&warning_text, &warning_size);
 	if (vm_description_apply_gui(&vm, warnings, &err) != 0 || vm_description_to_vz(&vm, &vz, &err) != 0) {
-		status = fail(&err);
+		status = log_failure(&err);
 		goto out;
 	}
 	if (options.dry_run == DRY_RUN_JSON || options.dry_run == DRY_RUN_CMDLINE) {
 		flush_warnings(warnings, &warning_text);
 		warnings = NULL;
-		status = output_dry_run(&vm, options.dry_run, stdout, &err) == 0 ? 0 : fail(&err);
+		status = output_dry_run(&vm, options.dry_run, stdout, &err) == 0 ? 0 : log_failure(&err);
 		vz_vm_configuration_free(&vz);
 		goto out;
 	}
 	engine = engine_select(&vz, &err);
 	if (engine == NULL || vz_check_host_paths(&vz, &err) != 0) {
-		status = fail(&err);
+		status = log_failure(&err);
 		vz_vm_configuration_free(&vz);
 		goto out;
 	}
 	if (options.dry_run == DRY_RUN_PLAN) {
 		flush_warnings(warnings, &warning_text);
 		warnings = NULL;
-		status = output_engine_plan(engine, &vz, &options, stdout, &err) == 0 ? 0 : fail(&err);
+		status = output_engine_plan(engine, &vz, &options, stdout, &err) == 0 ? 0 : log_failure(&err);
 		vz_vm_configuration_free(&vz);
 		goto out;
 	}
 	fclose(warnings);
 	warnings = NULL;
-	status = lifecycle_run(engine, &vm, &vz, &options, warning_text, &err);
-	if (status != 0 && err.message[0] != '\0')
-		fprintf(stderr, "vzkit: %s\n", err.message);
+	status = lifecycle_run(engine, &vm, &vz, &options, warning_text, &err) == 0 ? 0 : log_failure(&err);
 	vz_vm_configuration_free(&vz);
 out:
 	if (warnings != NULL)

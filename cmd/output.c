@@ -1,5 +1,6 @@
 #include "cmd/output.h"
 
+#include "cmd/log.h"
 #include "flags/shell.h"
 
 #include <stdlib.h>
@@ -53,6 +54,8 @@ int output_engine_plan(const struct vz_engine_ops *engine, const struct vz_vm_co
 	struct engine_options engine_options = {
 		.accel = options->accel,
 		.log_level = options->log_level,
+		.warn = log_engine_warning,
+		.log = log_engine_line,
 	};
 	struct engine_vm *vm;
 	int status;

@@ -5,6 +5,7 @@
 
 #include "devices/registry.h"
 #include "devices/storage.h"
+#include "flags/nbd_uri.h"
 #include "vz/vz.h"
 
 struct nbd_config {
@@ -36,62 +37,12 @@ static const struct key_spec nbd_keys[] = {
 	 .help = "the guest cannot write to the disk", .json_name = "readOnly"},
 };
 
-/* The NBD URI standard: nbd[s]://host[:port][/export] or nbd[s]+unix:///[export]?socket=/path. */
-static int check_nbd_uri(const char *uri, const char *what, struct vzk_error *err)
-{
-	const char *rest;
-	bool is_unix;
-
-	if (strncmp(uri, "nbd://", 6) == 0)
-		rest = uri + 6, is_unix = false;
-	else if (strncmp(uri, "nbds://", 7) == 0)
-		rest = uri + 7, is_unix = false;
-	else if (strncmp(uri, "nbd+unix://", 11) == 0)
-		rest = uri + 11, is_unix = true;
-	else if (strncmp(uri, "nbds+unix://", 12) == 0)
-		rest = uri + 12, is_unix = true;
-	else
-		return vzk_usage_error(err, "%s: uri '%s' must start with nbd://, nbds://, nbd+unix:// or nbds+unix://",
-				       what, uri);
-	if (is_unix) {
-		const char *socket = strstr(rest, "?socket=");
-		if (rest[0] != '/')
-			return vzk_usage_error(err, "%s: uri '%s': a unix NBD URI takes no host (nbd+unix:///export?socket=PATH)",
-					       what, uri);
-		if (socket == NULL || socket[8] != '/')
-			return vzk_usage_error(err, "%s: uri '%s' needs ?socket=/absolute/path", what, uri);
-		return 0;
-	}
-	if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':')
-		return vzk_usage_error(err, "%s: uri '%s' needs a host (nbd://host:port/export)", what, uri);
-	{
-		const char *slash = strchr(rest, '/');
-		const char *host_end = slash != NULL ? slash : rest + strlen(rest);
-		const char *colon = rest[0] == '[' ? strstr(rest, "]:") : memchr(rest, ':', (size_t)(host_end - rest));
-		if (colon != NULL) {
-			char port_text[8];
-			uint64_t port;
-			size_t port_len;
-			if (rest[0] == '[')
-				colon++;
-			port_len = (size_t)(host_end - colon - 1);
-			if (port_len == 0 || port_len >= sizeof(port_text))
-				return vzk_usage_error(err, "%s: uri '%s' has a malformed port", what, uri);
-			memcpy(port_text, colon + 1, port_len);
-			port_text[port_len] = '\0';
-			if (parse_uint64(port_text, 1, 65535, &port) != 0)
-				return vzk_usage_error(err, "%s: uri '%s': port must be a number from 1 to 65535",
-						       what, uri);
-		}
-	}
-	return 0;
-}
-
 static int nbd_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
 {
 	struct nbd_config *nbd = config;
+	struct nbd_uri parsed;
 
-	if (check_nbd_uri(nbd->uri, what, err) != 0)
+	if (nbd_uri_parse(nbd->uri, what, &parsed, err) != 0)
 		return -1;
 	if (check_block_device_identifier(nbd->device_id, what, err) != 0)
 		return -1;

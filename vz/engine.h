@@ -38,12 +38,19 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 struct engine_options {
 	enum engine_accel accel;
 	enum log_level log_level;
-	const char *runtime_dir; /* private 0700 directory for sockets and helper files; NULL: the engine makes one */
+	/* Where the engine makes its private 0700 directory for sockets and
+	 * helper files (removed again at destroy); NULL: $XDG_RUNTIME_DIR, else
+	 * /tmp. Unix socket paths must fit in 108 bytes, so keep it short. */
+	const char *runtime_dir;
 	/* Called (from any thread) after every state change; may be NULL. */
 	void (*on_state_change)(void *context, enum vm_state state);
 	/* A warning for the user (one line, no prefix), e.g. a device skipped
 	 * with ignore-if-missing; may be NULL. */
 	void (*warn)(void *context, const char *message);
+	/* Every other line an engine has for the user (one line, no prefix, no
+	 * newline), from any thread. Engines print nothing themselves: the
+	 * launcher decides where lines go and filters them by level. May be NULL. */
+	void (*log)(void *context, enum log_level level, const char *message);
 	void *context;
 };
 

@@ -313,7 +313,11 @@ int vz_check_host_paths(const struct vz_vm_configuration *config, struct vzk_err
 			return -1;
 	}
 	for (size_t i = 0; i < config->storage_device_count; i++)
-		if (check_storage(&config->storage_devices[i], err) != 0)
+		if (!(config->cloud_init_file_count > 0 && i == config->cloud_init_disk_index) && /* written at start */
+		    check_storage(&config->storage_devices[i], err) != 0)
+			return -1;
+	for (size_t i = 0; i < config->cloud_init_file_count; i++)
+		if (need_file(config->cloud_init_files[i], "--cloud-init", true, err) != 0)
 			return -1;
 	for (size_t i = 0; i < config->directory_share_count; i++) {
 		const struct vz_directory_share *share = &config->directory_shares[i];

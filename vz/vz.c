@@ -86,6 +86,9 @@ void vz_vm_configuration_free(struct vz_vm_configuration *config)
 		free(config->storage_devices[i].block_device_identifier);
 	}
 	free(config->storage_devices);
+	for (size_t i = 0; i < config->cloud_init_file_count; i++)
+		free(config->cloud_init_files[i]);
+	free(config->cloud_init_files);
 	for (size_t i = 0; i < config->network_device_count; i++)
 		free(config->network_devices[i].unix_socket_path);
 	free(config->network_devices);

@@ -184,6 +184,13 @@ struct vz_vm_configuration {
 	size_t entropy_device_count;        /* VZVirtioEntropyDeviceConfiguration */
 	size_t memory_balloon_device_count; /* VZVirtioTraditionalMemoryBalloonDeviceConfiguration */
 
+	/* --cloud-init: storage_devices[cloud_init_disk_index] is a read-only
+	 * ISO the launcher writes from these files just before the engine starts
+	 * (so every plan shows the disk a real run attaches). */
+	char **cloud_init_files;
+	size_t cloud_init_file_count; /* 0: no cloud-init disk */
+	size_t cloud_init_disk_index;
+
 	/* Launcher services that ride on the configuration. */
 	uint32_t timesync_vsock_port; /* 0: none */
 	char *ignition_path;          /* served over vsock port 1024; NULL: none */

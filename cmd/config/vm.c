@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/services/cloudinit.h"
 #include "devices/registry.h"
 #include "devices/virtio_gpu.h"
 
@@ -115,6 +116,8 @@ int vm_description_to_vz(const struct vm_description *vm, struct vz_vm_configura
 	for (size_t i = 0; i < vm->device_count; i++)
 		if (component_emit(&vm->devices[i], vz, err) != 0)
 			goto fail;
+	if (cloud_init_disk_add(vm->cloud_init_paths, vm->cloud_init_count, vz, err) != 0)
+		goto fail;
 	/* timesync and ignition talk to the guest over vsock */
 	if (vm->timesync_vsock_port != 0 || vm->ignition_path != NULL)
 		vz->socket_device = true;

@@ -138,30 +138,50 @@ out:
 	return status;
 }
 
-int cloud_init_disk_create(char *const *paths, size_t count, struct vz_vm_configuration *vz,
-			   struct cloud_init_disk **out, struct vzk_error *err)
+int cloud_init_disk_add(char *const *paths, size_t count, struct vz_vm_configuration *vz, struct vzk_error *err)
 {
-	struct cloud_init_disk *disk = calloc(1, sizeof(*disk));
 	struct vz_storage_device *device;
+	char path[4096];
 
-	if (disk == NULL)
+	if (count == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/vzkit-cloudinit-%ld.iso", temp_dir(), (long)getpid());
+	vz->cloud_init_files = calloc(count, sizeof(char *));
+	if (vz->cloud_init_files == NULL)
 		return vzk_runtime_error(err, "out of memory");
-	remove_stale_isos(temp_dir());
-	snprintf(disk->path, sizeof(disk->path), "%s/vzkit-cloudinit-%ld.iso", temp_dir(), (long)getpid());
-	unlink(disk->path); /* ours from an earlier run in this pid: it cannot be in use */
-	if (cloud_init_write_iso(paths, count, disk->path, err) != 0) {
-		free(disk);
-		return -1;
+	for (size_t i = 0; i < count; i++) {
+		if ((vz->cloud_init_files[i] = strdup(paths[i])) == NULL)
+			return vzk_runtime_error(err, "out of memory");
+		vz->cloud_init_file_count++;
 	}
 	device = vz_add_storage_device(vz);
-	if (device == NULL || (device->attachment.path = strdup(disk->path)) == NULL) {
-		cloud_init_disk_free(disk);
+	if (device == NULL || (device->attachment.path = strdup(path)) == NULL)
 		return vzk_runtime_error(err, "out of memory");
-	}
 	device->kind = VZ_STORAGE_VIRTIO_BLOCK;
 	device->attachment.kind = VZ_STORAGE_ATTACHMENT_DISK_IMAGE;
 	device->attachment.read_only = true;
 	device->attachment.sync_mode = VZ_DISK_SYNC_FULL;
+	vz->cloud_init_disk_index = vz->storage_device_count - 1;
+	return 0;
+}
+
+int cloud_init_disk_create(const struct vz_vm_configuration *vz, struct cloud_init_disk **out, struct vzk_error *err)
+{
+	struct cloud_init_disk *disk;
+
+	*out = NULL;
+	if (vz->cloud_init_file_count == 0)
+		return 0;
+	disk = calloc(1, sizeof(*disk));
+	if (disk == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	remove_stale_isos(temp_dir());
+	snprintf(disk->path, sizeof(disk->path), "%s", vz->storage_devices[vz->cloud_init_disk_index].attachment.path);
+	unlink(disk->path); /* ours from an earlier run in this pid: it cannot be in use */
+	if (cloud_init_write_iso(vz->cloud_init_files, vz->cloud_init_file_count, disk->path, err) != 0) {
+		free(disk);
+		return -1;
+	}
 	*out = disk;
 	return 0;
 }

@@ -10,10 +10,13 @@
 
 struct cloud_init_disk;
 
-/* Writes the ISO (removing stale ones of dead vzkit processes first) and
- * appends its storage device to vz. */
-int cloud_init_disk_create(char *const *paths, size_t count, struct vz_vm_configuration *vz,
-			   struct cloud_init_disk **out, struct vzk_error *err);
+/* Adds the cloud-init disk to vz: a read-only virtio-blk ISO at
+ * $TMPDIR/vzkit-cloudinit-PID.iso, made from `paths` by cloud_init_disk_create
+ * at start. Nothing is written here (dry runs print the plan). */
+int cloud_init_disk_add(char *const *paths, size_t count, struct vz_vm_configuration *vz, struct vzk_error *err);
+/* Writes the ISO vz plans (removing stale ones of dead vzkit processes
+ * first); *out stays NULL when vz has no cloud-init disk. */
+int cloud_init_disk_create(const struct vz_vm_configuration *vz, struct cloud_init_disk **out, struct vzk_error *err);
 /* The ISO's path (for tests). */
 const char *cloud_init_disk_path(const struct cloud_init_disk *disk);
 /* Removes the ISO. NULL ok. */

@@ -23,6 +23,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cmd/services/unix_socket.h"
+
 /* MHD threads. A request never computes for long. On 2 cores (make bench,
  * median of 5 runs) 2 threads equal 1 in throughput and p99 at 16 and 64
  * clients, while 4 were slower at 1 client and had twice the p99 at 64;
@@ -39,8 +41,7 @@ struct rest_server {
 	uint16_t port;
 	/* unix: the socket file, removed at stop only while it is still ours */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	dev_t socket_dev;
-	ino_t socket_ino;
+	struct unix_socket_identity socket_identity;
 };
 
 /* One request with a body: the body collected so far. Requests without a
@@ -361,76 +362,14 @@ static int new_socket(int family, int type, int protocol, bool nonblocking)
 	return fd;
 }
 
-/* An existing file at the socket path: replaced when it is a socket nobody
- * accepts on (a dead launcher's), an error otherwise. */
-static int clear_stale_socket(const char *path, const struct sockaddr_un *addr, struct vzk_error *err)
-{
-	struct stat st;
-	int probe, connected, connect_errno;
-
-	if (lstat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		return vzk_runtime_error(err, "--restful-uri: %s: %s", path, strerror(errno));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		return vzk_runtime_error(err, "--restful-uri: %s exists and is not a socket (not replacing it)",
-					 path);
-	/* Non-blocking: a live server with a full backlog answers EAGAIN
-	 * instead of making us wait. */
-	probe = new_socket(AF_UNIX, SOCK_STREAM, 0, true);
-	if (probe < 0)
-		return vzk_runtime_error(err, "--restful-uri: socket: %s", strerror(errno));
-	connected = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
-	connect_errno = errno;
-	close(probe);
-	if (connected == 0 || connect_errno == EAGAIN || connect_errno == EINPROGRESS)
-		return vzk_runtime_error(err, "--restful-uri: %s is in use by a running process", path);
-	if (connect_errno != ECONNREFUSED)
-		return vzk_runtime_error(err, "--restful-uri: cannot check the existing socket %s: %s", path,
-					 strerror(connect_errno));
-	if (unlink(path) != 0 && errno != ENOENT)
-		return vzk_runtime_error(err, "--restful-uri: cannot remove the stale socket %s: %s", path,
-					 strerror(errno));
-	return 0;
-}
-
 static int listen_unix(struct rest_server *server, const char *path, int *out_fd, struct vzk_error *err)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	struct stat st;
-	mode_t previous_umask;
-	int fd, bound, bind_errno;
-
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return vzk_usage_error(err, "--restful-uri: socket path too long: %s", path);
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	if (clear_stale_socket(path, &addr, err) != 0)
-		return -1;
 	/* Non-blocking: MHD's thread pool shares the listening socket. */
-	fd = new_socket(AF_UNIX, SOCK_STREAM, 0, true);
+	int fd = unix_socket_listen(path, "--restful-uri", true, &server->socket_identity, err);
+
 	if (fd < 0)
-		return vzk_runtime_error(err, "--restful-uri: socket: %s", strerror(errno));
-	/* bind() creates the file with the umask applied: 0177 makes it 0600
-	 * from the start. umask is process-wide; this runs before the VM's
-	 * threads exist and the window is one system call. */
-	previous_umask = umask(0177);
-	bound = bind(fd, (const struct sockaddr *)&addr, sizeof(addr));
-	bind_errno = errno;
-	umask(previous_umask);
-	if (bound != 0) {
-		close(fd);
-		return vzk_runtime_error(err, "--restful-uri: cannot bind %s: %s", path, strerror(bind_errno));
-	}
-	if (chmod(path, 0600) != 0 || listen(fd, REST_LISTEN_BACKLOG) != 0 || stat(path, &st) != 0) {
-		int saved = errno;
-		close(fd);
-		unlink(path);
-		return vzk_runtime_error(err, "--restful-uri: cannot listen on %s: %s", path, strerror(saved));
-	}
+		return -1;
 	snprintf(server->socket_path, sizeof(server->socket_path), "%s", path);
-	server->socket_dev = st.st_dev;
-	server->socket_ino = st.st_ino;
 	*out_fd = fd;
 	return 0;
 }
@@ -566,14 +505,10 @@ uint16_t rest_server_port(const struct rest_server *server)
 
 void rest_server_stop(struct rest_server *server)
 {
-	struct stat st;
-
 	if (server == NULL)
 		return;
 	MHD_stop_daemon(server->daemon);
-	/* Another launcher may have replaced the file since: leave theirs. */
-	if (server->socket_path[0] != '\0' && lstat(server->socket_path, &st) == 0 &&
-	    st.st_dev == server->socket_dev && st.st_ino == server->socket_ino)
-		unlink(server->socket_path);
+	if (server->socket_path[0] != '\0')
+		unix_socket_remove_if_ours(server->socket_path, &server->socket_identity);
 	free(server);
 }

@@ -41,6 +41,7 @@ struct host_listener {
 	uint32_t port;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct unix_socket_identity identity;
 	pthread_t thread;
 	bool thread_started;
 };
@@ -222,7 +223,7 @@ static int start_ports(struct vsock_proxy *proxy, const struct vz_vm_configurati
 			listener->owner = proxy;
 			listener->port = port->port;
 			snprintf(listener->path, sizeof(listener->path), "%s", port->socket_path);
-			listener->fd = unix_socket_listen(port->socket_path, "--device virtio-vsock", err);
+			listener->fd = unix_socket_listen(port->socket_path, "--device virtio-vsock", false, &listener->identity, err);
 			if (listener->fd < 0)
 				return -1;
 			proxy->host_listener_count++;
@@ -270,7 +271,7 @@ void vsock_proxy_stop(struct vsock_proxy *proxy)
 		if (listener->thread_started)
 			pthread_join(listener->thread, NULL);
 		close(listener->fd);
-		unlink(listener->path);
+		unix_socket_remove_if_ours(listener->path, &listener->identity);
 	}
 	/* Wake every pump; each closes its fds and leaves the list. */
 	pthread_mutex_lock(&proxy->lock);

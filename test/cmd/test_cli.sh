@@ -128,6 +128,24 @@ check_untouched "host check failure" --pidfile "$F/pid" --bootloader "linux,kern
 check_untouched "missing cloud-init file" --pidfile "$F/pid" --bootloader "linux,kernel=$F/kernel" \
 	--cloud-init "$F/user-data,$F/no/meta-data"
 
+# The cloud-init disk is part of the VZ configuration: the QEMU plan shows
+# the read-only ISO a real run attaches, and a dry run writes no ISO.
+mkdir -p "$tmp/ci/tmpdir" && : >"$tmp/ci/kernel" && printf '#cloud-config\n' >"$tmp/ci/user-data" &&
+	printf 'instance-id: x\n' >"$tmp/ci/meta-data"
+plan=$(TMPDIR=$tmp/ci/tmpdir "$VZKIT" --dry-run=qemu --accel tcg --bootloader "linux,kernel=$tmp/ci/kernel" \
+	--cloud-init "$tmp/ci/user-data,$tmp/ci/meta-data" 2>/dev/null)
+iso="$tmp/ci/tmpdir/vzkit-cloudinit-"
+if printf '%s\n' "$plan" | grep -q -- "filename=$iso[0-9]*\.iso" && printf '%s\n' "$plan" | grep -q -- "read-only=on"; then
+	pass "--dry-run=qemu shows the cloud-init disk"
+else
+	fail "--dry-run=qemu shows the cloud-init disk" "no $iso*.iso read-only node in: $plan"
+fi
+if compgen -G "$iso*" >/dev/null; then
+	fail "--dry-run=qemu writes no cloud-init ISO" "$(ls "$tmp/ci/tmpdir")"
+else
+	pass "--dry-run=qemu writes no cloud-init ISO"
+fi
+
 # Help and version: exit 0, text on stdout, nothing on stderr.
 good_help() {
 	local name=$1 want=$2

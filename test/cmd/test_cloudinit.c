@@ -186,8 +186,12 @@ static void test_disk_create(void)
 	}
 	snprintf(mine, sizeof(mine), "%s/tmp/vzkit-cloudinit-%ld.iso", scratch, (long)getpid());
 
+	TEST_CASE("cloud_init_disk_add plans the disk and writes nothing");
+	CHECK(cloud_init_disk_add(paths, 2, &vz, &err) == 0);
+	CHECK(vz.cloud_init_file_count == 2 && vz.cloud_init_disk_index == 0 && !exists(mine));
+	CHECK_NAMED("nothing removed at plan time", exists(path_in(stale)), "%s removed by a plan", stale);
 	TEST_CASE("cloud_init_disk_create");
-	CHECK(cloud_init_disk_create(paths, 2, &vz, &disk, &err) == 0);
+	CHECK(cloud_init_disk_create(&vz, &disk, &err) == 0);
 	CHECK(disk != NULL);
 	CHECK_NAMED("stale ISO of a dead vzkit removed", !exists(path_in(stale)), "%s still there", stale);
 	CHECK_NAMED("ISO of a live process kept", exists(path_in(live)), "%s removed", live);
@@ -212,7 +216,7 @@ static void test_disk_create(void)
 	TEST_CASE("cloud_init_disk_create replaces its own leftover ISO");
 	write_text(mine, "left over from an earlier run with this pid");
 	disk = NULL;
-	CHECK(cloud_init_disk_create(paths, 2, &vz, &disk, &err) == 0);
+	CHECK(cloud_init_disk_add(paths, 2, &vz, &err) == 0 && cloud_init_disk_create(&vz, &disk, &err) == 0);
 	{
 		struct stat st;
 		CHECK(stat(mine, &st) == 0 && st.st_size % 2048 == 0 && st.st_size > 2048);
@@ -220,14 +224,21 @@ static void test_disk_create(void)
 	cloud_init_disk_free(disk);
 	vz_vm_configuration_free(&vz);
 
-	TEST_CASE("cloud_init_disk_create: a missing file fails and adds no disk");
+	TEST_CASE("cloud_init_disk_create: a missing file fails and leaves no ISO");
 	{
 		char *bad[2] = {paths[0], (char *)path_in("gone/meta-data")};
 		disk = NULL;
-		CHECK(cloud_init_disk_create(bad, 2, &vz, &disk, &err) == -1 && err.kind == VZK_ERR_USAGE);
-		CHECK(disk == NULL && vz.storage_device_count == 0);
+		CHECK(cloud_init_disk_add(bad, 2, &vz, &err) == 0);
+		CHECK(cloud_init_disk_create(&vz, &disk, &err) == -1 && err.kind == VZK_ERR_USAGE);
+		CHECK(disk == NULL);
 		CHECK(!exists(mine));
 		vz_vm_configuration_free(&vz);
+	}
+	TEST_CASE("no cloud-init: no disk, nothing created");
+	{
+		struct vz_vm_configuration empty = {0};
+		CHECK(cloud_init_disk_add(paths, 0, &empty, &err) == 0 && empty.storage_device_count == 0);
+		CHECK(cloud_init_disk_create(&empty, &disk, &err) == 0 && disk == NULL);
 	}
 	unsetenv("TMPDIR");
 }

@@ -148,6 +148,13 @@ static const struct error_case error_cases[] = {
 	{"nbd,uri=nbd+unix://host/x?socket=/s", {"--device nbd:", "a unix NBD URI takes no host"}},
 	{"nbd,uri=nbd+unix:///x", {"--device nbd:", "needs ?socket=/absolute/path"}},
 	{"nbd,uri=nbd+unix:///x?socket=relative", {"--device nbd:", "needs ?socket=/absolute/path"}},
+	/* the parser the QEMU plan uses too: what it refuses, validation refuses */
+	{"nbd,uri=nbd://[::1/x", {"--device nbd: uri 'nbd://[::1/x': unclosed [ in the host"}},
+	{"nbd,uri=nbd://[::1]x/e", {"--device nbd:", "malformed host"}},
+	{"nbd,uri=nbd://h/bad%zzname", {"--device nbd:", "malformed export name"}},
+	{"nbd,uri=nbd://h/nul%00", {"--device nbd:", "malformed export name"}},
+	{"nbd,uri=nbd+unix:///x?socket=/s%", {"--device nbd:", "malformed export name or socket path"}},
+	{"nbd,uri=nbds://h/x?tls-hostname=%g1", {"--device nbd:", "malformed tls-hostname"}},
 	{"nbd,uri=nbd://h/x,timeout=0", {"--device nbd: key 'timeout' needs a decimal number from 1 to 86400000"}},
 	{"nbd,uri=nbd://h/x,timeout=86400001", {"--device nbd: key 'timeout'", "from 1 to 86400000"}},
 	{"nbd,uri=nbd://h/x,timeout=15s", {"--device nbd: key 'timeout'", "got '15s'"}},

@@ -21,6 +21,7 @@
 #include "cmd/args.h"
 #include "cmd/config/vm.h"
 #include "test/testlib.h"
+#include "flags/nbd_uri.h"
 #include "vz/qemu/plan.h"
 #include "vz/vz.h"
 
@@ -547,7 +548,7 @@ static bool rule_nbd(struct checker *c)
 {
 	for (size_t d = 0; d < c->vz->storage_device_count; d++) {
 		const struct vz_storage_attachment *attachment = &c->vz->storage_devices[d].attachment;
-		struct qemu_nbd_address address;
+		struct nbd_uri address;
 		struct vzk_error err = {0};
 		struct qemu_opts node;
 		char name[32];
@@ -555,7 +556,7 @@ static bool rule_nbd(struct checker *c)
 		if (attachment->kind != VZ_STORAGE_ATTACHMENT_NBD)
 			continue;
 		snprintf(name, sizeof(name), "disk%zu", d);
-		if (qemu_nbd_address_parse(attachment->url, &address, &err) != 0)
+		if (nbd_uri_parse(attachment->url, "--device nbd", &address, &err) != 0)
 			return fault(c, "%s: %s", attachment->url, err.message);
 		if (!find_opts(&c->parsed, "-blockdev", "node-name", name, &node))
 			return fault(c, "no node %s", name);

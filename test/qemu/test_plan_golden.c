@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "test/testlib.h"
+#include "flags/nbd_uri.h"
 #include "vz/qemu/plan.h"
 #include "vz/vz.h"
 
@@ -513,12 +514,12 @@ static void run_case(const struct golden_case *test, const char *golden_dir, boo
 static void check_nbd_uri(const char *uri, bool tls, bool is_unix, const char *host, const char *port,
 			  const char *socket, const char *export_name)
 {
-	struct qemu_nbd_address address;
+	struct nbd_uri address;
 	struct vzk_error err = {0};
 	char name[256];
 
 	snprintf(name, sizeof(name), "nbd uri %s", uri);
-	int status = qemu_nbd_address_parse(uri, &address, &err);
+	int status = nbd_uri_parse(uri, "--device nbd", &address, &err);
 	CHECK_NAMED(name,
 		    status == 0 && address.tls == tls && address.is_unix == is_unix && strcmp(address.host, host) == 0 &&
 			    strcmp(address.port, port) == 0 && strcmp(address.socket, socket) == 0 &&
@@ -529,23 +530,23 @@ static void check_nbd_uri(const char *uri, bool tls, bool is_unix, const char *h
 
 static void check_tls_hostname(const char *uri, const char *want)
 {
-	struct qemu_nbd_address address;
+	struct nbd_uri address;
 	struct vzk_error err = {0};
 	char name[256];
 
 	snprintf(name, sizeof(name), "nbd uri %s: tls hostname %s", uri, want);
-	CHECK_NAMED(name, qemu_nbd_address_parse(uri, &address, &err) == 0 && strcmp(address.tls_hostname, want) == 0,
+	CHECK_NAMED(name, nbd_uri_parse(uri, "--device nbd", &address, &err) == 0 && strcmp(address.tls_hostname, want) == 0,
 		    "got '%s' (%s)", address.tls_hostname, err.message);
 }
 
 static void check_bad_nbd_uri(const char *uri)
 {
-	struct qemu_nbd_address address;
+	struct nbd_uri address;
 	struct vzk_error err = {0};
 	char name[256];
 
 	snprintf(name, sizeof(name), "bad nbd uri %s", uri);
-	CHECK_NAMED(name, qemu_nbd_address_parse(uri, &address, &err) != 0 && err.message[0] != '\0',
+	CHECK_NAMED(name, nbd_uri_parse(uri, "--device nbd", &address, &err) != 0 && err.message[0] != '\0',
 		    "accepted: host '%s' export '%s'", address.host, address.export_name);
 }
 
@@ -563,6 +564,7 @@ int main(void)
 	check_nbd_uri("nbd://host", false, false, "host", "10809", "", "");
 	check_nbd_uri("nbd://host:1234/exp", false, false, "host", "1234", "", "exp");
 	check_nbd_uri("nbd://[::1]:7000/a%2Fb", false, false, "::1", "7000", "", "a/b");
+	check_nbd_uri("nbd://h/a%2fb%7e", false, false, "h", "10809", "", "a/b~"); /* lower-case escapes */
 	check_nbd_uri("nbd://[fe80::1]", false, false, "fe80::1", "10809", "", "");
 	check_nbd_uri("nbds://h.example/e", true, false, "h.example", "10809", "", "e");
 	check_nbd_uri("nbd+unix:///?socket=/run/s.sock", false, true, "", "", "/run/s.sock", "");

@@ -38,7 +38,7 @@ struct engine_vm {
 	enum qemu_arch arch;
 	enum qemu_accel accel;
 	char accel_reason[256];
-	char runtime_dir[64];
+	char runtime_dir[80];
 	struct qemu_firmware firmware;
 	bool *disk_is_qcow2;
 	struct qemu_plan plan;
@@ -76,12 +76,12 @@ static void engine_log(const struct engine_vm *vm, enum log_level level, const c
 	char line[1024];
 	va_list ap;
 
-	if (level > vm->options.log_level)
+	if (level > vm->options.log_level || vm->options.log == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "vzkit: %s\n", line);
+	vm->options.log(vm->options.context, level, line);
 }
 
 static void set_state(struct engine_vm *vm, enum vm_state state)
@@ -162,13 +162,15 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	/* The pid names the runtime directory (so a stale one can be told from a
 	 * live one) and a random suffix keeps others from squatting the name;
 	 * it is decided here so the plan can print it before it exists. */
-	const char *base = getenv("XDG_RUNTIME_DIR");
+	const char *base = options->runtime_dir != NULL ? options->runtime_dir : getenv("XDG_RUNTIME_DIR");
 	unsigned char noise[4] = {0};
+	if (base == NULL || base[0] != '/' || (options->runtime_dir == NULL && strlen(base) >= 30))
+		base = "/tmp";
 	if (getrandom(noise, sizeof(noise), 0) != (ssize_t)sizeof(noise))
 		noise[0] = (unsigned char)time(NULL);
-	snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld-%02x%02x%02x%02x",
-		 base != NULL && base[0] == '/' && strlen(base) < 30 ? base : "/tmp", (long)getpid(), noise[0],
-		 noise[1], noise[2], noise[3]);
+	if (snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld-%02x%02x%02x%02x", base, (long)getpid(),
+		     noise[0], noise[1], noise[2], noise[3]) >= (int)sizeof(vm->runtime_dir))
+		return vzk_usage_error(err, "runtime directory %s: too long for unix socket paths", base);
 	if (qemu_choose_accel(vm->arch, options->accel, QEMU_KVM_PROBE_DEADLINE_MS, &vm->accel, vm->accel_reason,
 			      sizeof(vm->accel_reason), err) != 0)
 		return -1;
@@ -304,7 +306,7 @@ static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
  * normally removes them; a machine crash does not give it the chance). */
 static void remove_stale_runtime_dirs(const struct engine_vm *vm)
 {
-	char parent[64];
+	char parent[sizeof(vm->runtime_dir)];
 	char *slash;
 	DIR *listing;
 	struct dirent *entry;

@@ -64,24 +64,6 @@ struct qemu_plan {
 	const char *tls_ca_file;
 };
 
-/* An NBD URI (nbd://host[:port][/export], nbd+unix:///[export]?socket=PATH,
- * and the nbds forms with TLS; query parameters socket= and tls-hostname=),
- * percent-decoded. */
-struct qemu_nbd_address {
-	bool tls;
-	bool is_unix;
-	char host[256];    /* inet: name or address, without IPv6 brackets */
-	char port[8];      /* inet: "10809" unless given */
-	char socket[4096]; /* unix */
-	char export_name[4096];
-	/* TLS: the name the server's certificate must carry: ?tls-hostname=,
-	 * else the URI's host, else (unix) "localhost" */
-	char tls_hostname[256];
-};
-
-/* 0, or -1 with a usage error when the URI is malformed. */
-int qemu_nbd_address_parse(const char *uri, struct qemu_nbd_address *out, struct vzk_error *err);
-
 #define QEMU_FIRST_PASSED_FD 3
 
 int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
