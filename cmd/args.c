@@ -29,6 +29,7 @@ const struct flag_spec flag_table[] = {
 	{"dry-run", 0, optional_argument, "json|cmdline|qemu|plan", "validate and print the VM (default json), or the engine's plan (qemu|plan), instead of running it"},
 	{"config", 0, required_argument, "FILE", "load a VM in vfkit's JSON format; further flags add to it"},
 	{"accel", 0, required_argument, "auto|kvm|tcg", "QEMU engine accelerator (default auto)"},
+	{"fetch", 0, required_argument, "URL[,sha256=HEX]", "download URL into the cache (resumable, checked) and print the file's path; runs alone"},
 	{"version", 'v', no_argument, NULL, "print the version"},
 	{"help", 'h', no_argument, NULL, "print this help"},
 	{NULL, 0, 0, NULL, NULL},
@@ -65,6 +66,7 @@ void run_options_free(struct run_options *options)
 		return;
 	free(options->pidfile);
 	options->pidfile = NULL;
+	fetch_spec_free(&options->fetch);
 }
 
 static int parse_uint_flag(const char *flag, const char *text, uint64_t min, uint64_t max,
@@ -301,6 +303,10 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 			options->accel = ENGINE_ACCEL_TCG;
 		else
 			return vzk_usage_error(err, "--accel: '%s' is not one of auto, kvm, tcg", value);
+	} else if (strcmp(name, "fetch") == 0) {
+		if (options->fetch.url != NULL)
+			return vzk_usage_error(err, "--fetch: given twice; vzkit fetches one URL per run");
+		return fetch_spec_parse(value, &options->fetch, err);
 	} else if (strcmp(name, "version") == 0) {
 		options->show_version = true;
 	} else if (strcmp(name, "help") == 0) {
@@ -316,7 +322,7 @@ int args_parse(int argc, char **argv, struct vm_description *vm, struct run_opti
 	char short_options[2 * FLAG_COUNT + 2];
 	struct legacy_boot legacy = {0};
 	bool bootloader_flag_seen = false;
-	const char *config_path = NULL;
+	const char *config_path = NULL, *vm_flag = NULL;
 	int code;
 
 	memset(options, 0, sizeof(*options));
@@ -357,7 +363,11 @@ int args_parse(int argc, char **argv, struct vm_description *vm, struct run_opti
 			return vzk_usage_error(err, "unknown flag (see --help)");
 		if (apply_flag(flag->long_name, optarg, vm, options, &legacy, &bootloader_flag_seen, err) != 0)
 			return -1;
+		if (vm_flag == NULL && strcmp(flag->long_name, "fetch") != 0 && strcmp(flag->long_name, "log-level") != 0)
+			vm_flag = flag->long_name;
 	}
+	if (options->fetch.url != NULL && vm_flag != NULL)
+		return vzk_usage_error(err, "--fetch runs alone; it cannot be combined with --%s", vm_flag);
 	if (optind < argc)
 		return vzk_usage_error(err, "unexpected argument '%s' (flags only; see --help)", argv[optind]);
 	if (legacy.kernel != NULL || legacy.initrd != NULL || legacy.cmdline != NULL) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cmd/config/vm.h"
+#include "cmd/services/fetch_parse.h"
 #include "flags/error.h"
 #include "flags/uri.h"
 #include "vz/engine.h"
@@ -27,6 +28,8 @@ struct run_options {
 	bool list_devices;
 	bool list_bootloaders;
 	const struct component_ops *help_component;
+	/* --fetch URL[,sha256=HEX]: download and exit (fetch.url NULL: not given). */
+	struct fetch_spec fetch;
 };
 
 struct flag_spec {

@@ -9,6 +9,7 @@
 #include "cmd/lifecycle.h"
 #include "cmd/log.h"
 #include "cmd/output.h"
+#include "cmd/services/fetch.h"
 #include "devices/registry.h"
 #include "cmd/config/vm.h"
 
@@ -66,6 +67,11 @@ int main(int argc, char **argv)
 	log_set_level(options.log_level);
 	if (print_requested_help(&options)) {
 		status = 0;
+		goto out;
+	}
+	if (options.fetch.url != NULL) {
+		status = fetch_command(&options.fetch, options.log_level == LOG_LEVEL_ERROR ? NULL : stderr, stdout,
+				       &err) == 0 ? 0 : fail(&err);
 		goto out;
 	}
 	/* --gui's warnings wait until the input is known to be good: bad input

@@ -10,6 +10,8 @@ LIB_SRCS += \
 	cmd/log.c \
 	cmd/output.c \
 	cmd/services/cloudinit.c \
+	cmd/services/fetch.c \
+	cmd/services/fetch_parse.c \
 	cmd/services/ignition.c \
 	cmd/services/rest.c \
 	cmd/services/timesync.c \
@@ -18,3 +20,11 @@ LIB_SRCS += \
 	cmd/services/vsock_services.c
 MAIN_SRCS += \
 	cmd/main.c
+
+# The downloader (cmd/services/fetch.c): libcurl; sha256 from libcrypto on
+# Linux, from CommonCrypto (part of the OS) on macOS.
+ifeq ($(shell uname -s),Darwin)
+LIBS += -lcurl
+else
+PKGS += libcurl libcrypto
+endif
