@@ -85,7 +85,7 @@ end=$(date +%s.%N)
 if [ "$rc" -eq 0 ] && [ -f "$out" ] && cmp -s "$out" "$tmp/root/big.bin" && [[ "$out" == "$cache/"*"-big.bin" ]] &&
 	[ "$(stat_of body_bytes)" -eq 8388608 ]; then
 	pass "fetch: full fetch over HTTPS, path printed, bytes identical"
-	echo "# 8 MiB over HTTPS from the loopback server (ASan build, fetch incl. startup): $(echo "$end - $start" | bc) s"
+	echo "# 8 MiB over HTTPS from the loopback server (ASan build, fetch incl. startup): $(awk "BEGIN { printf \"%.3f\", $end - $start }") s"
 else
 	fail "fetch: full fetch over HTTPS" "rc=$rc out=$out err=$err"
 fi
