@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	}
 	if (options.fetch.url != NULL) {
 		status = fetch_command(&options.fetch, options.log_level == LOG_LEVEL_ERROR ? NULL : stderr, stdout,
-				       &err) == 0 ? 0 : fail(&err);
+				       &err) == 0 ? 0 : log_failure(&err);
 		goto out;
 	}
 	/* --gui's warnings wait until the input is known to be good: bad input
