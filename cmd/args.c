@@ -1,6 +1,6 @@
 #include "cmd/args.h"
 
-#include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,35 +9,36 @@
 #include "flags/keytab.h"
 #include "flags/optstr.h"
 
-/* Order here is the order of --help. */
+/* Order here is the order of --help. The shorthands are vfkit's (cobra adds
+ * -h and -v). */
 const struct flag_spec flag_table[] = {
-	{"cpus", 'c', required_argument, "N", "number of virtual CPUs (default 1)"},
-	{"memory", 'm', required_argument, "MiB", "memory in MiB (default 512)"},
-	{"bootloader", 'b', required_argument, "TYPE,k=v,...", "linux, efi or macos bootloader (--bootloader help)"},
-	{"device", 'd', required_argument, "TYPE,k=v,...", "add a device; repeatable (--device help)"},
-	{"kernel", 'k', required_argument, "PATH", "deprecated: kernel (with --initrd and --kernel-cmdline)"},
-	{"initrd", 'i', required_argument, "PATH", "deprecated: initrd"},
-	{"kernel-cmdline", 'C', required_argument, "TEXT", "deprecated: kernel command line"},
-	{"restful-uri", 0, required_argument, "URI", "REST API on tcp://host:port or unix:///path (default none://)"},
-	{"log-level", 0, required_argument, "LEVEL", "debug, info (default) or error"},
-	{"gui", 0, no_argument, NULL, "open a window on the VM's display"},
-	{"timesync", 0, required_argument, "vsockPort=N", "sync the guest clock through qemu-guest-agent on vsock port N"},
-	{"ignition", 0, required_argument, "PATH", "serve this Ignition config to the guest over vsock port 1024"},
-	{"cloud-init", 0, required_argument, "PATH,PATH", "user-data and meta-data files, as a NoCloud disk"},
-	{"nested", 0, no_argument, NULL, "enable nested virtualisation"},
-	{"pidfile", 0, required_argument, "PATH", "write vzkit's pid to PATH while it runs"},
-	{"dry-run", 0, optional_argument, "json|cmdline|qemu|plan", "validate and print the VM (default json), or the engine's plan (qemu|plan), instead of running it"},
-	{"config", 0, required_argument, "FILE", "load a VM in vfkit's JSON format; further flags add to it"},
-	{"accel", 0, required_argument, "auto|kvm|tcg", "QEMU engine accelerator (default auto)"},
-	{"fetch", 0, required_argument, "URL[,sha256=HEX]", "download URL into the cache (resumable, checked) and print the file's path; runs alone"},
-	{"version", 'v', no_argument, NULL, "print the version"},
-	{"help", 'h', no_argument, NULL, "print this help"},
+	{"cpus", 'c', FLAG_VALUE, "N", "number of virtual CPUs (default 1)"},
+	{"memory", 'm', FLAG_VALUE, "MiB", "memory in MiB (default 512)"},
+	{"bootloader", 'b', FLAG_VALUE, "TYPE,k=v,...", "linux, efi or macos bootloader (--bootloader help)"},
+	{"device", 'd', FLAG_VALUE, "TYPE,k=v,...", "add a device; repeatable (--device help)"},
+	{"kernel", 'k', FLAG_VALUE, "PATH", "deprecated: kernel (with --initrd and --kernel-cmdline)"},
+	{"initrd", 'i', FLAG_VALUE, "PATH", "deprecated: initrd"},
+	{"kernel-cmdline", 'C', FLAG_VALUE, "TEXT", "deprecated: kernel command line"},
+	{"restful-uri", 0, FLAG_VALUE, "URI", "REST API on tcp://host:port or unix:///path (default none://)"},
+	{"log-level", 0, FLAG_VALUE, "LEVEL", "debug, info (default) or error"},
+	{"gui", 0, FLAG_BOOL, NULL, "open a window on the VM's display"},
+	{"timesync", 't', FLAG_VALUE, "vsockPort=N", "sync the guest clock through qemu-guest-agent on vsock port N"},
+	{"ignition", 0, FLAG_VALUE, "PATH", "serve this Ignition config to the guest over vsock port 1024"},
+	{"cloud-init", 0, FLAG_VALUE, "PATH,PATH", "user-data and meta-data files, as a NoCloud disk; repeatable"},
+	{"nested", 'n', FLAG_BOOL, NULL, "enable nested virtualisation"},
+	{"pidfile", 0, FLAG_VALUE, "PATH", "write vzkit's pid to PATH while it runs"},
+	{"dry-run", 0, FLAG_OPTIONAL_VALUE, "json|cmdline|qemu|plan", "validate and print the VM (default json), or the engine's plan (qemu|plan), instead of running it"},
+	{"config", 0, FLAG_VALUE, "FILE", "load a VM in vfkit's JSON format; further flags add to it"},
+	{"accel", 0, FLAG_VALUE, "auto|kvm|tcg", "QEMU engine accelerator (default auto)"},
+	{"fetch", 0, FLAG_VALUE, "URL[,sha256=HEX]", "download URL into the cache (resumable, checked) and print the file's path; runs alone"},
+	{"version", 'v', FLAG_BOOL, NULL, "print the version"},
+	{"help", 'h', FLAG_BOOL, NULL, "print this help"},
 	{NULL, 0, 0, NULL, NULL},
 };
 
-#define FLAG_COUNT (sizeof(flag_table) / sizeof(flag_table[0]) - 1)
-/* getopt_long returns 256 + index for flags without a short form. */
-#define LONG_ONLY_BASE 256
+/* What a bool flag given without "=VALUE" means, and an optional value's default. */
+#define BOOL_IMPLIED_VALUE "true"
+#define DRY_RUN_IMPLIED_VALUE "json"
 
 void args_print_help(FILE *out)
 {
@@ -45,14 +46,13 @@ void args_print_help(FILE *out)
 	for (const struct flag_spec *flag = flag_table; flag->long_name != NULL; flag++) {
 		char left[96];
 		const char *value = flag->value_name;
+		bool optional = flag->value == FLAG_OPTIONAL_VALUE;
 		if (flag->short_name != 0)
 			snprintf(left, sizeof(left), "-%c, --%s%s%s%s", flag->short_name, flag->long_name,
-				 value ? (flag->has_arg == optional_argument ? "[=" : " ") : "", value ? value : "",
-				 value && flag->has_arg == optional_argument ? "]" : "");
+				 value ? (optional ? "[=" : " ") : "", value ? value : "", value && optional ? "]" : "");
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s%s", flag->long_name,
-				 value ? (flag->has_arg == optional_argument ? "[=" : " ") : "", value ? value : "",
-				 value && flag->has_arg == optional_argument ? "]" : "");
+				 value ? (optional ? "[=" : " ") : "", value ? value : "", value && optional ? "]" : "");
 		fprintf(out, "  %-34s %s\n", left, flag->help);
 	}
 	fprintf(out, "\nDevices (--device TYPE,help lists a type's keys):\n");
@@ -67,6 +67,34 @@ void run_options_free(struct run_options *options)
 	free(options->pidfile);
 	options->pidfile = NULL;
 	fetch_spec_free(&options->fetch);
+	free(options->warnings);
+	options->warnings = NULL;
+}
+
+/* Appends one "vzkit: warning: ..." line to options->warnings. */
+static int add_warning(struct run_options *options, struct vzk_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int add_warning(struct run_options *options, struct vzk_error *err, const char *fmt, ...)
+{
+	size_t old_len = options->warnings != NULL ? strlen(options->warnings) : 0;
+	char line[512];
+	char *grown;
+	va_list args;
+	int len;
+
+	va_start(args, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, args);
+	va_end(args);
+	if (len < 0)
+		return vzk_runtime_error(err, "cannot format a warning");
+	len = (size_t)len < sizeof(line) ? len : (int)sizeof(line) - 1;
+	grown = realloc(options->warnings, old_len + sizeof("vzkit: warning: \n") + (size_t)len);
+	if (grown == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	sprintf(grown + old_len, "vzkit: warning: %s\n", line);
+	options->warnings = grown;
+	return 0;
 }
 
 static int parse_uint_flag(const char *flag, const char *text, uint64_t min, uint64_t max,
@@ -78,11 +106,35 @@ static int parse_uint_flag(const char *flag, const char *text, uint64_t min, uin
 	return 0;
 }
 
+/* Go's strconv.ParseBool, which pflag uses for vfkit's bool flags. */
+static int parse_go_bool(const char *flag, const char *text, bool *out, struct vzk_error *err)
+{
+	static const char *const true_forms[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+	static const char *const false_forms[] = {"0", "f", "F", "FALSE", "false", "False", NULL};
+
+	for (size_t i = 0; true_forms[i] != NULL; i++) {
+		if (strcmp(text, true_forms[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(text, false_forms[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return vzk_usage_error(err, "--%s: '%s' is not a boolean (true, false, 1, 0, t, f, TRUE, FALSE, ...)",
+			       flag, text);
+}
+
+/* An empty --timesync means none, as in vfkit. */
 static int parse_timesync(const char *text, struct vm_description *vm, struct vzk_error *err)
 {
 	struct optstr opts;
 	int status = 0;
 
+	vm->timesync_vsock_port = 0;
+	if (text[0] == '\0')
+		return 0;
 	if (optstr_parse(text, "--timesync", &opts, err) != 0)
 		return -1;
 	if (opts.count == 0)
@@ -103,56 +155,69 @@ static int parse_timesync(const char *text, struct vm_description *vm, struct vz
 static const char *const cloud_init_names[] = {"user-data", "meta-data", "network-config",
 					       "vendor-data", NULL};
 
-static int parse_cloud_init(const char *text, struct vm_description *vm, struct vzk_error *err)
+/* One --cloud-init: its paths are added to the list (vfkit's repeated
+ * --cloud-init adds up), except that the first --cloud-init on the command
+ * line replaces the list a --config file gave. Empty elements (and so an
+ * empty value) add nothing. */
+static int parse_cloud_init(const char *text, bool first, struct vm_description *vm, struct vzk_error *err)
 {
-	struct optstr opts;
-	int status = 0;
+	char **paths = NULL;
+	size_t count = 0;
+	char **grown;
 
 	if (!text_is_utf8(text))
 		return vzk_usage_error(err, "--cloud-init: the paths are not valid UTF-8");
-	if (optstr_parse(text, "--cloud-init", &opts, err) != 0)
+	if (optstr_split_list(text, "--cloud-init", &paths, &count, err) != 0)
 		return -1;
-	for (size_t i = 0; i < vm->cloud_init_count; i++)
-		free(vm->cloud_init_paths[i]);
-	free(vm->cloud_init_paths);
-	vm->cloud_init_paths = calloc(opts.count + 1, sizeof(char *));
-	vm->cloud_init_count = 0;
-	if (vm->cloud_init_paths == NULL)
-		status = vzk_runtime_error(err, "out of memory");
-	for (size_t i = 0; status == 0 && i < opts.count; i++) {
-		const struct optstr_item *item = &opts.items[i];
-		size_t len = strlen(item->key) + (item->value ? strlen(item->value) + 1 : 0) + 1;
-		char *path = malloc(len);
-		const char *base;
+	if (first) {
+		for (size_t i = 0; i < vm->cloud_init_count; i++)
+			free(vm->cloud_init_paths[i]);
+		free(vm->cloud_init_paths);
+		vm->cloud_init_paths = NULL;
+		vm->cloud_init_count = 0;
+	}
+	grown = realloc(vm->cloud_init_paths, (vm->cloud_init_count + count + 1) * sizeof(char *));
+	if (grown == NULL) {
+		optstr_list_free(paths, count);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	vm->cloud_init_paths = grown;
+	if (count > 0)
+		memcpy(grown + vm->cloud_init_count, paths, count * sizeof(char *));
+	vm->cloud_init_count += count;
+	free(paths);
+	return 0;
+}
+
+/* The --cloud-init files once every flag is in: NoCloud reads files by name,
+ * each name once, user-data and meta-data required. */
+static int check_cloud_init(const struct vm_description *vm, struct vzk_error *err)
+{
+	if (vm->cloud_init_count == 0)
+		return 0;
+	for (size_t i = 0; i < vm->cloud_init_count; i++) {
+		const char *path = vm->cloud_init_paths[i];
+		const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
 		bool known = false;
-		if (path == NULL) {
-			status = vzk_runtime_error(err, "out of memory");
-			break;
-		}
-		snprintf(path, len, "%s%s%s", item->key, item->value ? "=" : "", item->value ? item->value : "");
-		vm->cloud_init_paths[vm->cloud_init_count++] = path;
-		base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
 		for (size_t n = 0; cloud_init_names[n] != NULL; n++)
 			known |= strcmp(base, cloud_init_names[n]) == 0;
 		if (!known)
-			status = vzk_usage_error(err, "--cloud-init: file '%s' must be named user-data, meta-data, network-config or vendor-data",
-						 path);
+			return vzk_usage_error(err, "--cloud-init: file '%s' must be named user-data, meta-data, network-config or vendor-data",
+					       path);
 	}
-	/* NoCloud reads files by name: each name once, user-data and meta-data required. */
-	for (size_t n = 0; status == 0 && cloud_init_names[n] != NULL; n++) {
+	for (size_t n = 0; cloud_init_names[n] != NULL; n++) {
 		size_t seen = 0;
 		for (size_t i = 0; i < vm->cloud_init_count; i++) {
 			const char *slash = strrchr(vm->cloud_init_paths[i], '/');
 			seen += strcmp(slash != NULL ? slash + 1 : vm->cloud_init_paths[i], cloud_init_names[n]) == 0;
 		}
 		if (seen > 1)
-			status = vzk_usage_error(err, "--cloud-init: %s is given %zu times", cloud_init_names[n], seen);
-		else if (seen == 0 && n < 2)
-			status = vzk_usage_error(err, "--cloud-init: needs a %s file (user-data and meta-data are required)",
-						 cloud_init_names[n]);
+			return vzk_usage_error(err, "--cloud-init: %s is given %zu times", cloud_init_names[n], seen);
+		if (seen == 0 && n < 2)
+			return vzk_usage_error(err, "--cloud-init: needs a %s file (user-data and meta-data are required)",
+					       cloud_init_names[n]);
 	}
-	optstr_free(&opts);
-	return status;
+	return 0;
 }
 
 static int load_config_file(const char *path, struct vm_description *vm, struct vzk_error *err)
@@ -168,44 +233,167 @@ static int load_config_file(const char *path, struct vm_description *vm, struct 
 	return status;
 }
 
-static void build_getopt_tables(struct option *long_options, char *short_options)
-{
-	char *s = short_options;
+/* ---- the command line, read the way pflag reads it ---- */
 
-	for (size_t i = 0; i < FLAG_COUNT; i++) {
-		const struct flag_spec *flag = &flag_table[i];
-		long_options[i] = (struct option){flag->long_name, flag->has_arg, NULL,
-						  flag->short_name ? flag->short_name : (int)(LONG_ONLY_BASE + i)};
-		if (flag->short_name) {
-			*s++ = flag->short_name;
-			if (flag->has_arg == required_argument)
-				*s++ = ':';
-		}
-	}
-	long_options[FLAG_COUNT] = (struct option){NULL, 0, NULL, 0};
-	*s = '\0';
+/* One flag occurrence: its spec and its value (a bool flag's value is text
+ * for parse_go_bool). The value points into argv or at a literal. */
+struct flag_use {
+	const struct flag_spec *flag;
+	const char *value;
+};
+
+struct flag_uses {
+	struct flag_use *items;
+	size_t count;
+};
+
+static const struct flag_spec *flag_by_long_name(const char *name, size_t len)
+{
+	for (const struct flag_spec *flag = flag_table; flag->long_name != NULL; flag++)
+		if (strlen(flag->long_name) == len && strncmp(flag->long_name, name, len) == 0)
+			return flag;
+	return NULL;
 }
 
-static const struct flag_spec *flag_for(int code)
+static const struct flag_spec *flag_by_short_name(char name)
 {
-	if (code >= LONG_ONLY_BASE && code < LONG_ONLY_BASE + (int)FLAG_COUNT)
-		return &flag_table[code - LONG_ONLY_BASE];
-	for (size_t i = 0; i < FLAG_COUNT; i++)
-		if (flag_table[i].short_name == code)
-			return &flag_table[i];
+	for (const struct flag_spec *flag = flag_table; flag->long_name != NULL; flag++)
+		if (flag->short_name != 0 && flag->short_name == name)
+			return flag;
 	return NULL;
+}
+
+static int push_use(struct flag_uses *uses, const struct flag_spec *flag, const char *value,
+		    struct vzk_error *err)
+{
+	struct flag_use *grown = realloc(uses->items, (uses->count + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	uses->items = grown;
+	uses->items[uses->count++] = (struct flag_use){flag, value};
+	return 0;
+}
+
+/* The value a flag given without "=VALUE" takes by itself, or NULL when it
+ * needs the next argument. */
+static const char *implied_value(const struct flag_spec *flag)
+{
+	if (flag->value == FLAG_BOOL)
+		return BOOL_IMPLIED_VALUE;
+	if (flag->value == FLAG_OPTIONAL_VALUE)
+		return DRY_RUN_IMPLIED_VALUE;
+	return NULL;
+}
+
+/* "--name", "--name=value" or "--name value": names match exactly (pflag
+ * does not abbreviate). *next is the index of the next unread argument. */
+static int read_long_flag(int argc, char **argv, int *next, struct flag_uses *uses, struct vzk_error *err)
+{
+	const char *arg = argv[*next - 1];
+	const char *name = arg + 2;
+	const char *eq = strchr(name, '=');
+	size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+	const struct flag_spec *flag;
+	const char *value;
+
+	if (name[0] == '-' || name[0] == '=')
+		return vzk_usage_error(err, "bad flag syntax: %s (see --help)", arg);
+	flag = flag_by_long_name(name, len);
+	if (flag == NULL)
+		return vzk_usage_error(err, "unknown flag --%.*s (see --help)", (int)len, name);
+	if (eq != NULL)
+		value = eq + 1;
+	else if ((value = implied_value(flag)) == NULL) {
+		if (*next >= argc)
+			return vzk_usage_error(err, "--%s needs a value", flag->long_name);
+		value = argv[(*next)++];
+	}
+	return push_use(uses, flag, value, err);
+}
+
+/* "-c 4", "-c4", "-c=4", and clusters of shorthands ("-nc4": -n, then -c 4),
+ * as pflag reads them. */
+static int read_short_flags(int argc, char **argv, int *next, struct flag_uses *uses, struct vzk_error *err)
+{
+	const char *arg = argv[*next - 1];
+	const char *shorthands = arg + 1;
+
+	while (*shorthands != '\0') {
+		const struct flag_spec *flag = flag_by_short_name(*shorthands);
+		const char *value;
+
+		if (flag == NULL)
+			return vzk_usage_error(err, "unknown flag -%c (see --help)", *shorthands);
+		if (strlen(shorthands) > 2 && shorthands[1] == '=') {
+			value = shorthands + 2;
+			shorthands += strlen(shorthands);
+		} else if ((value = implied_value(flag)) != NULL) {
+			shorthands++;
+		} else if (shorthands[1] != '\0') {
+			value = shorthands + 1;
+			shorthands += strlen(shorthands);
+		} else if (*next < argc) {
+			value = argv[(*next)++];
+			shorthands++;
+		} else {
+			return vzk_usage_error(err, "-%c needs a value", flag->short_name);
+		}
+		if (push_use(uses, flag, value, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every flag in argv, in order. Words that are not flags, and everything
+ * after "--", are ignored with a warning: vfkit (cobra, no subcommands)
+ * ignores them silently. */
+static int read_flags(int argc, char **argv, struct flag_uses *uses, struct run_options *options,
+		      struct vzk_error *err)
+{
+	int next = 1;
+
+	while (next < argc) {
+		const char *arg = argv[next++];
+
+		if (strcmp(arg, "--") == 0) {
+			for (; next < argc; next++)
+				if (add_warning(options, err, "ignoring '%s' after --: vfkit takes flags only", argv[next]) != 0)
+					return -1;
+			break;
+		}
+		if (arg[0] != '-' || arg[1] == '\0') {
+			if (add_warning(options, err, "ignoring '%s': not a flag (vfkit takes flags only)", arg) != 0)
+				return -1;
+			continue;
+		}
+		if ((arg[1] == '-' ? read_long_flag(argc, argv, &next, uses, err)
+				   : read_short_flags(argc, argv, &next, uses, err)) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 struct legacy_boot {
 	const char *kernel, *initrd, *cmdline;
 };
 
-static int apply_flag(const char *name, const char *value, struct vm_description *vm,
-		      struct run_options *options, struct legacy_boot *legacy, bool *bootloader_flag_seen,
-		      struct vzk_error *err)
-{
-	uint64_t number;
+/* Per-parse state the flags share. */
+struct parse_state {
+	struct legacy_boot legacy;
+	bool bootloader_flag_seen;
+	bool cloud_init_flag_seen;
+};
 
+static int apply_flag(const struct flag_spec *spec, const char *value, struct vm_description *vm,
+		      struct run_options *options, struct parse_state *state, struct vzk_error *err)
+{
+	const char *name = spec->long_name;
+	uint64_t number;
+	bool on = false;
+
+	if (spec->value == FLAG_BOOL && parse_go_bool(name, value, &on, err) != 0)
+		return -1;
 	if (strcmp(name, "cpus") == 0) {
 		return parse_uint_flag(name, value, 0, UINT32_MAX, &vm->vcpus, err);
 	} else if (strcmp(name, "memory") == 0) {
@@ -215,7 +403,7 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 	} else if (strcmp(name, "bootloader") == 0) {
 		struct component bootloader;
 		bool help;
-		if (*bootloader_flag_seen)
+		if (state->bootloader_flag_seen)
 			return vzk_usage_error(err, "--bootloader: given twice; a VM has one bootloader");
 		if (component_parse(bootloader_registry, "--bootloader", value, &bootloader, &help, err) != 0)
 			return -1;
@@ -230,7 +418,7 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 			component_free(&vm->bootloader);
 		vm->bootloader = bootloader;
 		vm->has_bootloader = true;
-		*bootloader_flag_seen = true;
+		state->bootloader_flag_seen = true;
 	} else if (strcmp(name, "device") == 0) {
 		struct component device;
 		bool help;
@@ -245,11 +433,11 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 		}
 		return vm_description_add_device(vm, &device, err);
 	} else if (strcmp(name, "kernel") == 0) {
-		legacy->kernel = value;
+		state->legacy.kernel = value;
 	} else if (strcmp(name, "initrd") == 0) {
-		legacy->initrd = value;
+		state->legacy.initrd = value;
 	} else if (strcmp(name, "kernel-cmdline") == 0) {
-		legacy->cmdline = value;
+		state->legacy.cmdline = value;
 	} else if (strcmp(name, "restful-uri") == 0) {
 		return rest_uri_parse(value, &options->rest_uri, err);
 	} else if (strcmp(name, "log-level") == 0) {
@@ -262,21 +450,26 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 		else
 			return vzk_usage_error(err, "--log-level: '%s' is not one of debug, info, error", value);
 	} else if (strcmp(name, "gui") == 0) {
-		vm->gui = true;
+		vm->gui = on;
 	} else if (strcmp(name, "timesync") == 0) {
 		return parse_timesync(value, vm, err);
 	} else if (strcmp(name, "ignition") == 0) {
-		if (value[0] == '\0' || strchr(value, ',') != NULL)
+		free(vm->ignition_path);
+		vm->ignition_path = NULL;
+		if (value[0] == '\0') /* vfkit: an empty --ignition is none */
+			return 0;
+		if (strchr(value, ',') != NULL)
 			return vzk_usage_error(err, "--ignition: needs exactly one path");
 		if (!text_is_utf8(value))
 			return vzk_usage_error(err, "--ignition: the path is not valid UTF-8");
-		free(vm->ignition_path);
 		if ((vm->ignition_path = strdup(value)) == NULL)
 			return vzk_runtime_error(err, "out of memory");
 	} else if (strcmp(name, "cloud-init") == 0) {
-		return parse_cloud_init(value, vm, err);
+		bool first = !state->cloud_init_flag_seen;
+		state->cloud_init_flag_seen = true;
+		return parse_cloud_init(value, first, vm, err);
 	} else if (strcmp(name, "nested") == 0) {
-		vm->nested = true;
+		vm->nested = on;
 	} else if (strcmp(name, "pidfile") == 0) {
 		if (value[0] == '\0')
 			return vzk_usage_error(err, "--pidfile: needs a path");
@@ -284,7 +477,7 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 		if ((options->pidfile = strdup(value)) == NULL)
 			return vzk_runtime_error(err, "out of memory");
 	} else if (strcmp(name, "dry-run") == 0) {
-		if (value == NULL || strcmp(value, "json") == 0)
+		if (strcmp(value, "json") == 0)
 			options->dry_run = DRY_RUN_JSON;
 		else if (strcmp(value, "cmdline") == 0)
 			options->dry_run = DRY_RUN_CMDLINE;
@@ -308,9 +501,9 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 			return vzk_usage_error(err, "--fetch: given twice; vzkit fetches one URL per run");
 		return fetch_spec_parse(value, &options->fetch, err);
 	} else if (strcmp(name, "version") == 0) {
-		options->show_version = true;
+		options->show_version = on;
 	} else if (strcmp(name, "help") == 0) {
-		options->show_help = true;
+		options->show_help = on;
 	}
 	return 0;
 }
@@ -318,67 +511,48 @@ static int apply_flag(const char *name, const char *value, struct vm_description
 int args_parse(int argc, char **argv, struct vm_description *vm, struct run_options *options,
 	       struct vzk_error *err)
 {
-	struct option long_options[FLAG_COUNT + 1];
-	char short_options[2 * FLAG_COUNT + 2];
-	struct legacy_boot legacy = {0};
-	bool bootloader_flag_seen = false;
-	const char *config_path = NULL, *vm_flag = NULL;
-	int code;
+	struct flag_uses uses = {0};
+	struct parse_state state = {0};
+	const char *config_path = NULL;
+	int status = -1;
 
 	memset(options, 0, sizeof(*options));
 	options->log_level = LOG_LEVEL_INFO;
-	build_getopt_tables(long_options, short_options + 1);
-	short_options[0] = ':'; /* report a missing value as ':' */
-	opterr = 0;
-
-	/* First pass: find --config, so the file is the base the flags add to. */
-	optind = 0;
-	while ((code = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
-		const struct flag_spec *flag = flag_for(code);
-		if (flag != NULL && strcmp(flag->long_name, "config") == 0)
-			config_path = optarg;
-	}
+	if (read_flags(argc, argv, &uses, options, err) != 0)
+		goto out;
+	/* --config is the base the other flags add to, wherever it stands. */
+	for (size_t i = 0; i < uses.count; i++)
+		if (strcmp(uses.items[i].flag->long_name, "config") == 0)
+			config_path = uses.items[i].value;
 	if (config_path != NULL && load_config_file(config_path, vm, err) != 0)
-		return -1;
-
-	optind = 0;
-	while ((code = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
-		const struct flag_spec *flag;
-		if (code == '?') {
-			/* getopt_long sets optopt to the flag's code when a flag that
-			 * takes no value was given one (--nested=yes), to the letter
-			 * for an unknown short flag, and to 0 for an unknown long one. */
-			const struct flag_spec *known = optopt != 0 ? flag_for(optopt) : NULL;
-			if (known != NULL && strncmp(argv[optind - 1], "--", 2) == 0)
-				return vzk_usage_error(err, "--%s takes no value (got '%s')", known->long_name,
-						       argv[optind - 1]);
-			if (known == NULL && optopt > ' ' && optopt < 127)
-				return vzk_usage_error(err, "unknown flag -%c (see --help)", optopt);
-			return vzk_usage_error(err, "unknown flag %s (see --help)", argv[optind - 1]);
+		goto out;
+	for (size_t i = 0; i < uses.count; i++)
+		if (apply_flag(uses.items[i].flag, uses.items[i].value, vm, options, &state, err) != 0)
+			goto out;
+	for (size_t i = 0; options->fetch.url != NULL && i < uses.count; i++) {
+		const char *name = uses.items[i].flag->long_name;
+		if (strcmp(name, "fetch") != 0 && strcmp(name, "log-level") != 0) {
+			vzk_usage_error(err, "--fetch runs alone; it cannot be combined with --%s", name);
+			goto out;
 		}
-		if (code == ':')
-			return vzk_usage_error(err, "%s needs a value", argv[optind - 1]);
-		flag = flag_for(code);
-		if (flag == NULL)
-			return vzk_usage_error(err, "unknown flag (see --help)");
-		if (apply_flag(flag->long_name, optarg, vm, options, &legacy, &bootloader_flag_seen, err) != 0)
-			return -1;
-		if (vm_flag == NULL && strcmp(flag->long_name, "fetch") != 0 && strcmp(flag->long_name, "log-level") != 0)
-			vm_flag = flag->long_name;
 	}
-	if (options->fetch.url != NULL && vm_flag != NULL)
-		return vzk_usage_error(err, "--fetch runs alone; it cannot be combined with --%s", vm_flag);
-	if (optind < argc)
-		return vzk_usage_error(err, "unexpected argument '%s' (flags only; see --help)", argv[optind]);
-	if (legacy.kernel != NULL || legacy.initrd != NULL || legacy.cmdline != NULL) {
-		if (bootloader_flag_seen)
-			return vzk_usage_error(err, "--kernel/--initrd/--kernel-cmdline cannot be used with --bootloader");
+	if (state.legacy.kernel != NULL || state.legacy.initrd != NULL || state.legacy.cmdline != NULL) {
+		if (state.bootloader_flag_seen) {
+			vzk_usage_error(err, "--kernel/--initrd/--kernel-cmdline cannot be used with --bootloader");
+			goto out;
+		}
 		if (vm->has_bootloader)
 			component_free(&vm->bootloader);
 		vm->has_bootloader = false;
-		if (linux_bootloader_from_legacy(legacy.kernel, legacy.initrd, legacy.cmdline, &vm->bootloader, err) != 0)
-			return -1;
+		if (linux_bootloader_from_legacy(state.legacy.kernel, state.legacy.initrd, state.legacy.cmdline,
+						 &vm->bootloader, err) != 0)
+			goto out;
 		vm->has_bootloader = true;
 	}
-	return 0;
+	if (check_cloud_init(vm, err) != 0)
+		goto out;
+	status = 0;
+out:
+	free(uses.items);
+	return status;
 }

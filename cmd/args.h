@@ -1,5 +1,6 @@
 /* vzkit's top-level flags: one declarative table (flag, value, help) that drives
- * getopt_long, --help and a test against the man page. */
+ * the parser (pflag's rules, as vfkit reads its flags), --help and a test
+ * against the man page. */
 #ifndef VZKIT_CMD_ARGS_H
 #define VZKIT_CMD_ARGS_H
 
@@ -30,12 +31,22 @@ struct run_options {
 	const struct component_ops *help_component;
 	/* --fetch URL[,sha256=HEX]: download and exit (fetch.url NULL: not given). */
 	struct fetch_spec fetch;
+	/* "vzkit: warning: ..." lines about input that was ignored; printed
+	 * only when the whole command line is good. NULL: none. */
+	char *warnings;
+};
+
+/* How a flag takes its value. */
+enum flag_value_kind {
+	FLAG_VALUE,          /* --name VALUE, --name=VALUE, -n VALUE, -nVALUE */
+	FLAG_BOOL,           /* --name (true) or --name=BOOL in Go's ParseBool forms */
+	FLAG_OPTIONAL_VALUE, /* --name (its default) or --name=VALUE */
 };
 
 struct flag_spec {
 	const char *long_name;
 	char short_name; /* 0: none */
-	int has_arg;     /* no_argument, required_argument, optional_argument */
+	enum flag_value_kind value;
 	const char *value_name;
 	const char *help;
 };
@@ -46,7 +57,8 @@ extern const struct flag_spec flag_table[];
 void run_options_free(struct run_options *options);
 
 /* Parses argv into a VM description and run options. `--config FILE` is
- * loaded first; the other flags then add to it. Usage errors name the flag. */
+ * loaded first; the other flags then add to it. Usage errors name the flag.
+ * Words that are not flags are ignored with a warning in options->warnings. */
 int args_parse(int argc, char **argv, struct vm_description *vm, struct run_options *options,
 	       struct vzk_error *err);
 

@@ -16,6 +16,13 @@
 #ifndef VZKIT_VERSION
 #define VZKIT_VERSION "0.1.0"
 #endif
+/* The vfkit release whose command line, JSON and REST API vzkit implements
+ * (doc/vfkit-differences.md): what `vfkit --version` says when vzkit runs
+ * under the name vfkit. */
+#define VFKIT_CONTRACT_VERSION "0.6.4"
+/* Overrides that number for clients pinned to another vfkit release (crc
+ * compares the version it reads with the one it ships). */
+#define VFKIT_VERSION_ENV "VZKIT_VFKIT_VERSION"
 
 static void flush_warnings(FILE *warnings, char **text)
 {
@@ -27,12 +34,41 @@ static void flush_warnings(FILE *warnings, char **text)
 	*text = NULL;
 }
 
-static int print_requested_help(const struct run_options *options)
+/* Whether argv[0]'s base name is "vfkit": vzkit standing in for vfkit. */
+static bool invoked_as_vfkit(const char *argv0)
+{
+	const char *slash = argv0 != NULL ? strrchr(argv0, '/') : NULL;
+
+	return argv0 != NULL && strcmp(slash != NULL ? slash + 1 : argv0, "vfkit") == 0;
+}
+
+/* vfkit's (cobra's) "vfkit version: vX.Y.Z"; crc splits it on ':'. A
+ * VZKIT_VFKIT_VERSION that could not be read back that way is ignored. */
+static void print_vfkit_version(void)
+{
+	const char *pinned = getenv(VFKIT_VERSION_ENV);
+	bool usable = pinned != NULL && pinned[0] != '\0' && strcmp(pinned, "v") != 0;
+
+	for (const char *p = pinned; usable && *p != '\0'; p++)
+		usable = *p > ' ' && *p < 127 && *p != ':';
+	if (pinned != NULL && !usable)
+		fprintf(stderr, "vzkit: warning: ignoring %s='%s': want a version like 0.6.1\n", VFKIT_VERSION_ENV,
+			pinned);
+	if (usable && pinned[0] == 'v')
+		pinned++;
+	printf("vfkit version: v%s\n", usable ? pinned : VFKIT_CONTRACT_VERSION);
+}
+
+static int print_requested_help(const struct run_options *options, const char *argv0)
 {
 	if (options->show_help) {
 		args_print_help(stdout);
 	} else if (options->show_version) {
-		printf("vzkit version %s (vfkit-compatible command line)\n", VZKIT_VERSION);
+		if (invoked_as_vfkit(argv0))
+			print_vfkit_version();
+		else
+			printf("vzkit version %s (vfkit-compatible command line, vfkit v%s)\n", VZKIT_VERSION,
+			       VFKIT_CONTRACT_VERSION);
 	} else if (options->list_devices) {
 		printf("Device types (--device TYPE,help lists a type's keys):\n");
 		component_print_list(device_registry, stdout);
@@ -65,7 +101,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level(options.log_level);
-	if (print_requested_help(&options)) {
+	if (print_requested_help(&options, argv[0])) {
 		status = 0;
 		goto out;
 	}
@@ -74,9 +110,11 @@ int main(int argc, char **argv)
 				       &err) == 0 ? 0 : log_failure(&err);
 		goto out;
 	}
-	/* --gui's warnings wait until the input is known to be good: bad input
-	 * gets one line. */
+	/* The warnings (ignored words, --gui's devices) wait until the input is
+	 * known to be good: bad input gets one line. */
 	warnings = open_memstream(&warning_text, &warning_size);
+	if (warnings != NULL && options.warnings != NULL)
+		fputs(options.warnings, warnings);
 	if (vm_description_apply_gui(&vm, warnings, &err) != 0 || vm_description_to_vz(&vm, &vz, &err) != 0) {
 		status = log_failure(&err);
 		goto out;

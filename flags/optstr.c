@@ -14,11 +14,34 @@ static char *dup_range(const char *start, size_t len)
 	return copy;
 }
 
-/* A value wholly enclosed in double quotes ("...") is unquoted; inner quotes stay. */
+/* vfkit's TrimQuotes on [*start, *start + *len): when the text starts and
+ * ends with a double quote, every leading and trailing one goes (""a"" is a);
+ * inner quotes stay. */
+static void trim_quotes_range(const char **start, size_t *len)
+{
+	if (*len == 0 || (*start)[0] != '"' || (*start)[*len - 1] != '"')
+		return;
+	while (*len > 0 && (*start)[0] == '"')
+		(*start)++, (*len)--;
+	while (*len > 0 && (*start)[*len - 1] == '"')
+		(*len)--;
+}
+
+char *optstr_trim_quotes(char *text)
+{
+	const char *start = text;
+	size_t len = strlen(text);
+
+	trim_quotes_range(&start, &len);
+	memmove(text, start, len);
+	text[len] = '\0';
+	return text;
+}
+
+/* A value wholly enclosed in double quotes ("...") is unquoted. */
 static char *unquote_value(const char *start, size_t len)
 {
-	if (len >= 2 && start[0] == '"' && start[len - 1] == '"')
-		return dup_range(start + 1, len - 2);
+	trim_quotes_range(&start, &len);
 	return dup_range(start, len);
 }
 
@@ -82,6 +105,60 @@ int optstr_parse(const char *text, const char *flag, struct optstr *out, struct 
 	return 0;
 }
 
+void optstr_list_free(char **items, size_t count)
+{
+	for (size_t i = 0; items != NULL && i < count; i++)
+		free(items[i]);
+	free(items);
+}
+
+int optstr_split_list(const char *text, const char *flag, char ***items, size_t *count,
+		      struct vzk_error *err)
+{
+	const char *item_start = text;
+	bool in_quotes = false;
+
+	*items = NULL;
+	*count = 0;
+	for (const char *p = text;; p++) {
+		if (*p == '"') {
+			in_quotes = !in_quotes;
+			continue;
+		}
+		if (*p != '\0' && (*p != ',' || in_quotes))
+			continue;
+		if (*p == '\0' && in_quotes) {
+			optstr_list_free(*items, *count);
+			*items = NULL;
+			*count = 0;
+			return vzk_usage_error(err, "%s: unbalanced double quote in '%s'", flag, text);
+		}
+		{
+			const char *start = item_start;
+			size_t len = (size_t)(p - item_start);
+			trim_quotes_range(&start, &len);
+			if (len > 0) {
+				char **grown = realloc(*items, (*count + 1) * sizeof(*grown));
+				char *copy = dup_range(start, len);
+				if (grown != NULL)
+					*items = grown;
+				if (grown == NULL || copy == NULL) {
+					free(copy);
+					optstr_list_free(*items, *count);
+					*items = NULL;
+					*count = 0;
+					return vzk_runtime_error(err, "out of memory");
+				}
+				(*items)[(*count)++] = copy;
+			}
+		}
+		if (*p == '\0')
+			break;
+		item_start = p + 1;
+	}
+	return 0;
+}
+
 void optstr_free(struct optstr *opts)
 {
 	if (opts == NULL)
@@ -109,8 +186,7 @@ static bool reads_back(const char *raw, size_t len, const char *value)
 	}
 	if (in_quotes)
 		return false;
-	if (len >= 2 && raw[0] == '"' && raw[len - 1] == '"')
-		return len - 2 == strlen(value) && memcmp(raw + 1, value, len - 2) == 0;
+	trim_quotes_range(&raw, &len);
 	return len == strlen(value) && memcmp(raw, value, len) == 0;
 }
 

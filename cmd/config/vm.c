@@ -45,13 +45,13 @@ int vm_description_add_device(struct vm_description *vm, struct component *devic
 	return 0;
 }
 
-static bool has_keyboard(const struct vm_description *vm)
+/* vfkit adds a keyboard only when there is no virtio-input device at all: a
+ * pointing device alone gets none. */
+static bool has_input_device(const struct vm_description *vm)
 {
-	for (size_t i = 0; i < vm->device_count; i++) {
-		const struct component *device = &vm->devices[i];
-		if (device->ops == &virtio_input_device && component_given(device->ops, device->given, "keyboard"))
+	for (size_t i = 0; i < vm->device_count; i++)
+		if (vm->devices[i].ops == &virtio_input_device)
 			return true;
-	}
 	return false;
 }
 
@@ -82,9 +82,9 @@ int vm_description_apply_gui(struct vm_description *vm, FILE *warnings, struct v
 		if (add_implied_device(vm, "virtio-gpu", err) != 0)
 			return -1;
 	}
-	if (!has_keyboard(vm)) {
+	if (!has_input_device(vm)) {
 		if (warnings != NULL)
-			fprintf(warnings, "vzkit: warning: --gui without a keyboard: adding --device virtio-input,keyboard\n");
+			fprintf(warnings, "vzkit: warning: --gui without an input device: adding --device virtio-input,keyboard\n");
 		if (add_implied_device(vm, "virtio-input,keyboard", err) != 0)
 			return -1;
 	}

@@ -37,8 +37,9 @@ void vm_description_free(struct vm_description *vm);
 int vm_description_add_device(struct vm_description *vm, struct component *device,
 			      struct vzk_error *err);
 
-/* What --gui implies: a virtio-gpu (800x600) and a keyboard when none are
- * given (a warning line goes to `warnings`), and usesGUI on every display. */
+/* What --gui implies: a virtio-gpu (800x600) when there is none and a
+ * keyboard when there is no virtio-input device (a warning line each goes to
+ * `warnings`), and usesGUI on every display. */
 int vm_description_apply_gui(struct vm_description *vm, FILE *warnings, struct vzk_error *err);
 
 /* Emits every component into a fresh VZ configuration and validates it. */

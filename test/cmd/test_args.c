@@ -336,13 +336,20 @@ static void test_flags(void)
 	expect_error("flag error: unknown short flag", "unknown flag -x (see --help)", ARGS("-x"));
 	expect_error("flag error: missing value", "--cpus needs a value", ARGS("--cpus"));
 	expect_error("flag error: missing value (short)", "needs a value", ARGS("-d"));
-	expect_error("flag error: a value for a bare flag", "--nested takes no value (got '--nested=yes')", ARGS("--nested=yes"));
-	expect_error("flag error: a value for a bare flag with a short form", "--version takes no value (got '--version=1')",
-		     ARGS("--version=1"));
+	expect_error("flag error: a bool flag's value is Go's ParseBool", "--nested: 'yes' is not a boolean", ARGS("--nested=yes"));
+	expect_error("flag error: ParseBool is case-exact", "--gui: 'tRue' is not a boolean", ARGS("--gui=tRue"));
+	expect_error("flag error: an empty bool value", "--gui: '' is not a boolean", ARGS("--gui="));
+	expect_error("flag error: a bool shorthand's value", "--nested: 'no' is not a boolean", ARGS("-n=no"));
+	expect_error("flag error: long names are exact, not prefixes", "unknown flag --cpu (see --help)", ARGS("--cpu", "2"));
+	expect_error("flag error: a long name with its value is matched exactly", "unknown flag --mem (see --help)",
+		     ARGS("--mem=1024"));
+	expect_error("flag error: three dashes", "bad flag syntax: ---cpus", ARGS("---cpus", "2"));
+	expect_error("flag error: --=value", "bad flag syntax: --=x", ARGS("--=x"));
+	expect_error("flag error: a shorthand's missing value", "-c needs a value", ARGS("-c"));
+	expect_error("flag error: a cluster's last shorthand without its value", "-c needs a value", ARGS("-nc"));
+	expect_error("flag error: unknown shorthand after a known one", "unknown flag -z", ARGS("-nz"));
 	expect_error("flag error: unknown short flag in a cluster", "unknown flag -q (see --help)", ARGS("-vq"));
 	expect_error("flag error: ambiguous abbreviation", "unknown flag --c", ARGS("--c", "1"));
-	expect_error("flag error: positional argument", "unexpected argument 'extra' (flags only; see --help)",
-		     ARGS("--cpus", "1", "extra"));
 	expect_error("flag error: --cpus not a number", "--cpus: 'two' is not a number from 0 to 4294967295", ARGS("--cpus", "two"));
 	expect_error("flag error: --cpus negative", "--cpus: '-1' is not a number", ARGS("--cpus=-1"));
 	expect_error("flag error: --cpus too big", "--cpus: '4294967296' is not a number", ARGS("--cpus", "4294967296"));
@@ -353,13 +360,12 @@ static void test_flags(void)
 	expect_error("flag error: --dry-run", "--dry-run: 'yaml' is not one of json, cmdline, qemu, plan", ARGS("--dry-run=yaml"));
 	expect_error("flag error: --restful-uri", "--restful-uri: unknown scheme", ARGS("--restful-uri", "ftp://x"));
 	expect_error("flag error: --pidfile empty", "--pidfile: needs a path", ARGS("--pidfile", ""));
-	expect_error("flag error: --timesync without a port", "--timesync: needs vsockPort=N", ARGS("--timesync", ""));
+	expect_error("flag error: --timesync without a port", "--timesync: needs vsockPort=N", ARGS("--timesync", ","));
 	expect_error("flag error: --timesync unknown key", "--timesync: unknown key 'port' (valid keys: vsockPort)",
 		     ARGS("--timesync", "port=1"));
 	expect_error("flag error: --timesync port 0", "--timesync: vsockPort needs a number from 1 to 4294967295",
 		     ARGS("--timesync", "vsockPort=0"));
 	expect_error("flag error: --timesync bare key", "--timesync: vsockPort needs a number", ARGS("--timesync", "vsockPort"));
-	expect_error("flag error: --ignition empty", "--ignition: needs exactly one path", ARGS("--ignition", ""));
 	expect_error("flag error: --ignition two paths", "--ignition: needs exactly one path", ARGS("--ignition", "/a,/b"));
 	expect_error("flag error: --ignition not UTF-8", "--ignition: the path is not valid UTF-8", ARGS("--ignition", "/a\xff.ign"));
 	expect_error("flag error: --cloud-init not UTF-8", "--cloud-init: the paths are not valid UTF-8",
@@ -374,9 +380,131 @@ static void test_flags(void)
 		     ARGS("--cloud-init", "/a/user-data,/b/user-data,/c/meta-data"));
 	expect_error("flag error: --cloud-init wrong name", "--cloud-init: file '/c/userdata' must be named user-data, meta-data",
 		     ARGS("--cloud-init", "/c/userdata,/c/meta-data"));
-	expect_error("flag error: --cloud-init empty", "--cloud-init: needs a user-data file", ARGS("--cloud-init", ""));
+	expect_error("flag error: --cloud-init only commas", "--cloud-init: needs a user-data file", ARGS("--cloud-init", ",,/c/meta-data"));
+	expect_error("flag error: --cloud-init repeated names add up", "--cloud-init: user-data is given 2 times",
+		     ARGS("--cloud-init", "/a/user-data,/a/meta-data", "--cloud-init", "/b/user-data"));
+	expect_error("flag error: --cloud-init unbalanced quote", "--cloud-init: unbalanced double quote",
+		     ARGS("--cloud-init", "\"/a/user-data,/a/meta-data"));
 	expect_error("flag error: --device bad", "--device virtio-blk: missing required key 'path'", ARGS("--device", "virtio-blk"));
 	expect_error("flag error: --device unknown type", "--device: unknown type 'floppy' (known: nbd,", ARGS("--device", "floppy"));
+}
+
+
+/* pflag's reading of the command line, as vfkit's cobra does it. */
+static void test_pflag_syntax(void)
+{
+	struct parsed p;
+
+	TEST_CASE("-t is --timesync, -n is --nested");
+	parse_list(&p, ARGS("-t", "vsockPort=1234", "-n"));
+	CHECK(p.status == 0 && p.vm.timesync_vsock_port == 1234 && p.vm.nested);
+	parsed_free(&p);
+	TEST_CASE("a cluster: -nc4 is -n -c 4");
+	parse_list(&p, ARGS("-nc4"));
+	CHECK(p.status == 0 && p.vm.nested && p.vm.vcpus == 4);
+	parsed_free(&p);
+	TEST_CASE("a cluster whose last shorthand takes the next argument: -nc 3");
+	parse_list(&p, ARGS("-nc", "3"));
+	CHECK(p.status == 0 && p.vm.nested && p.vm.vcpus == 3);
+	parsed_free(&p);
+	TEST_CASE("shorthand values: -c=2, -m2048, -d VALUE");
+	parse_list(&p, ARGS("-c=2", "-m2048", "-d", "virtio-rng"));
+	CHECK(p.status == 0 && p.vm.vcpus == 2 && p.vm.memory_bytes == 2048ull << 20 && p.vm.device_count == 1);
+	parsed_free(&p);
+	TEST_CASE("-tvsockPort=9: the rest of the word is the value");
+	parse_list(&p, ARGS("-tvsockPort=9"));
+	CHECK(p.status == 0 && p.vm.timesync_vsock_port == 9);
+	parsed_free(&p);
+	TEST_CASE("a value may start with a dash");
+	parse_list(&p, ARGS("--kernel", "/k", "--initrd", "/i", "--kernel-cmdline", "-quiet"));
+	CHECK(p.status == 0 && p.vm.has_bootloader);
+	{
+		char *json = vm_json(&p.vm);
+		CHECK(json != NULL && strstr(json, "\"kernelCmdLine\":\"-quiet\"") != NULL);
+		free(json);
+	}
+	parsed_free(&p);
+
+	TEST_CASE("bool flags take Go's ParseBool forms");
+	{
+		static const char *const true_forms[] = {"1", "t", "T", "TRUE", "true", "True"};
+		static const char *const false_forms[] = {"0", "f", "F", "FALSE", "false", "False"};
+		for (size_t i = 0; i < 6; i++) {
+			char on[32], off[32], name[64];
+			snprintf(on, sizeof(on), "--nested=%s", true_forms[i]);
+			snprintf(off, sizeof(off), "--gui=%s", false_forms[i]);
+			parse_list(&p, ARGS("--gui", on, off));
+			snprintf(name, sizeof(name), "--nested=%s --gui=%s", true_forms[i], false_forms[i]);
+			CHECK_NAMED(name, p.status == 0 && p.vm.nested && !p.vm.gui, "status %d: %s", p.status, p.err.message);
+			parsed_free(&p);
+		}
+	}
+	TEST_CASE("--version=false and --help=0 ask for nothing");
+	parse_list(&p, ARGS("--version=false", "--help=0", "-v=f"));
+	CHECK(p.status == 0 && !p.options.show_version && !p.options.show_help);
+	parsed_free(&p);
+	TEST_CASE("--version=1 and -h=T ask");
+	parse_list(&p, ARGS("--version=1", "-h=T"));
+	CHECK(p.status == 0 && p.options.show_version && p.options.show_help);
+	parsed_free(&p);
+
+	TEST_CASE("a word that is not a flag is ignored with a warning");
+	parse_list(&p, ARGS("--cpus", "2", "extra", "--gui", "false"));
+	CHECK(p.status == 0 && p.vm.vcpus == 2 && p.vm.gui);
+	CHECK_STR(p.options.warnings, "vzkit: warning: ignoring 'extra': not a flag (vfkit takes flags only)\n"
+				      "vzkit: warning: ignoring 'false': not a flag (vfkit takes flags only)\n");
+	parsed_free(&p);
+	TEST_CASE("a lone dash is a word, not a flag");
+	parse_list(&p, ARGS("-", "-c", "3"));
+	CHECK(p.status == 0 && p.vm.vcpus == 3 && p.options.warnings != NULL && strstr(p.options.warnings, "ignoring '-'") != NULL);
+	parsed_free(&p);
+	TEST_CASE("-- ends the flags; what follows is ignored");
+	parse_list(&p, ARGS("--cpus", "2", "--", "--cpus", "9", "--bogus"));
+	CHECK(p.status == 0 && p.vm.vcpus == 2);
+	CHECK_STR(p.options.warnings, "vzkit: warning: ignoring '--cpus' after --: vfkit takes flags only\n"
+				      "vzkit: warning: ignoring '9' after --: vfkit takes flags only\n"
+				      "vzkit: warning: ignoring '--bogus' after --: vfkit takes flags only\n");
+	parsed_free(&p);
+	TEST_CASE("no warnings: warnings stay NULL");
+	parse_list(&p, ARGS("--cpus", "2"));
+	CHECK(p.status == 0 && p.options.warnings == NULL);
+	parsed_free(&p);
+
+	TEST_CASE("empty values mean off: --timesync \"\", --ignition \"\", --cloud-init \"\"");
+	parse_list(&p, ARGS("--timesync", "vsockPort=5", "--timesync", "", "--ignition", "/i.ign", "--ignition", "",
+			    "--cloud-init", ""));
+	CHECK(p.status == 0 && p.vm.timesync_vsock_port == 0 && p.vm.ignition_path == NULL && p.vm.cloud_init_count == 0);
+	parsed_free(&p);
+	TEST_CASE("an empty --timesync turns off the --config file's");
+	parse_list(&p, ARGS("--config", config_file("ts.json", "{\"timesync\":{\"vsockPort\":77}}"), "--timesync", ""));
+	CHECK(p.status == 0 && p.vm.timesync_vsock_port == 0);
+	parsed_free(&p);
+	TEST_CASE("repeated --cloud-init lists add up");
+	parse_list(&p, ARGS("--cloud-init", "/c/user-data", "--cloud-init", "/c/meta-data,/c/network-config", "--cloud-init", ""));
+	CHECK(p.status == 0 && p.vm.cloud_init_count == 3);
+	CHECK(p.vm.cloud_init_count == 3 && strcmp(p.vm.cloud_init_paths[0], "/c/user-data") == 0 &&
+	      strcmp(p.vm.cloud_init_paths[1], "/c/meta-data") == 0 && strcmp(p.vm.cloud_init_paths[2], "/c/network-config") == 0);
+	parsed_free(&p);
+	TEST_CASE("--cloud-init: a wholly quoted element loses its quotes; a quoted comma stays");
+	parse_list(&p, ARGS("--cloud-init", "\"/p/user-data\",\"/a,b/meta-data\""));
+	CHECK(p.status == 0 && p.vm.cloud_init_count == 2);
+	CHECK(p.vm.cloud_init_count == 2 && strcmp(p.vm.cloud_init_paths[0], "/p/user-data") == 0 &&
+	      strcmp(p.vm.cloud_init_paths[1], "/a,b/meta-data") == 0);
+	parsed_free(&p);
+	TEST_CASE("--cloud-init: the first flag replaces the --config file's list, later ones add");
+	parse_list(&p, ARGS("--config", config_file("ci.json", "{\"cloudInit\":[\"/old/user-data\",\"/old/meta-data\"]}"),
+			    "--cloud-init", "/new/user-data", "--cloud-init", "/new/meta-data"));
+	CHECK(p.status == 0 && p.vm.cloud_init_count == 2 && strcmp(p.vm.cloud_init_paths[0], "/new/user-data") == 0);
+	parsed_free(&p);
+	TEST_CASE("cmdline=\"\"a\"\": every outer quote goes (vfkit's TrimQuotes)");
+	parse_list(&p, ARGS("--bootloader", "linux,kernel=/k,cmdline=\"\"console=hvc0 quiet\"\""));
+	CHECK(p.status == 0);
+	{
+		char *json = vm_json(&p.vm);
+		CHECK(json != NULL && strstr(json, "\"kernelCmdLine\":\"console=hvc0 quiet\"") != NULL);
+		free(json);
+	}
+	parsed_free(&p);
 }
 
 static void test_gui(void)
@@ -394,7 +522,7 @@ static void test_gui(void)
 	fclose(out);
 	CHECK(p.vm.device_count == 2 && p.vm.devices[0].ops == &virtio_gpu_device && p.vm.devices[1].ops == &virtio_input_device);
 	CHECK(strstr(warnings, "vzkit: warning: --gui without a display: adding --device virtio-gpu,width=800,height=600\n") != NULL);
-	CHECK(strstr(warnings, "vzkit: warning: --gui without a keyboard: adding --device virtio-input,keyboard\n") != NULL);
+	CHECK(strstr(warnings, "vzkit: warning: --gui without an input device: adding --device virtio-input,keyboard\n") != NULL);
 	free(warnings);
 	parsed_free(&p);
 
@@ -415,10 +543,26 @@ static void test_gui(void)
 	free(warnings);
 	parsed_free(&p);
 
-	TEST_CASE("--gui with a pointing device only still adds a keyboard");
+	TEST_CASE("--gui with a pointing device only adds no keyboard (vfkit: any virtio-input counts)");
 	parse_list(&p, ARGS("--bootloader", "linux,kernel=/k", "--device", "virtio-input,pointing", "--device", "virtio-gpu", "--gui"));
 	CHECK(p.status == 0 && vm_description_apply_gui(&p.vm, NULL, &err) == 0);
-	CHECK(p.vm.device_count == 3 && p.vm.devices[2].ops == &virtio_input_device);
+	CHECK(p.vm.device_count == 2);
+	parsed_free(&p);
+
+	TEST_CASE("--gui with a keyboard but no display adds the 800x600 display only");
+	parse_list(&p, ARGS("--bootloader", "linux,kernel=/k", "--device", "virtio-input,keyboard", "--gui"));
+	CHECK(p.status == 0 && vm_description_apply_gui(&p.vm, NULL, &err) == 0);
+	CHECK(p.vm.device_count == 2 && p.vm.devices[1].ops == &virtio_gpu_device);
+	{
+		char *json = output_vm_json(&p.vm);
+		CHECK(json != NULL && strstr(json, "{\"kind\":\"virtiogpu\",\"width\":800,\"height\":600,\"usesGUI\":true}") != NULL);
+		free(json);
+	}
+	parsed_free(&p);
+
+	TEST_CASE("--gui=false adds nothing");
+	parse_list(&p, ARGS("--bootloader", "linux,kernel=/k", "--gui", "--gui=false"));
+	CHECK(p.status == 0 && !p.vm.gui && vm_description_apply_gui(&p.vm, NULL, &err) == 0 && p.vm.device_count == 0);
 	parsed_free(&p);
 
 	TEST_CASE("no --gui: nothing added, usesGUI false");
@@ -513,6 +657,7 @@ int main(void)
 	}
 	test_config();
 	test_flags();
+	test_pflag_syntax();
 	test_gui();
 	test_help_text();
 	test_shell_quote();

@@ -53,7 +53,8 @@ bad() {
 bad "unknown flag" "unknown flag --bogus" --bogus
 bad "unknown short flag" "unknown flag -x" -x
 bad "flag without its value" "--cpus needs a value" --cpus
-bad "positional argument" "unexpected argument 'run'" "${LINUX[@]}" run
+bad "unknown flag: long names are exact (--cpu is not --cpus)" "unknown flag --cpu (see --help)" "${LINUX[@]}" --cpu 2
+bad "a bool flag's value in Go's ParseBool forms only" "--gui: 'yes' is not a boolean" "${LINUX[@]}" --gui=yes
 bad "unknown device type lists the known ones" \
 	"--device: unknown type 'virtio-floppy' (known: nbd, nvme, rosetta, usb-mass-storage, virtio-balloon, virtio-blk, virtio-fs, virtio-gpu, virtio-input, virtio-net, virtio-rng, virtio-serial, virtio-vsock)" \
 	"${LINUX[@]}" --device virtio-floppy
@@ -248,7 +249,78 @@ same_as_vfkit() {
 }
 same_as_vfkit "--dry-run" "${LINUX[@]}" --device virtio-net,nat --dry-run
 same_as_vfkit "--dry-run=cmdline" "${LINUX[@]}" --device virtio-blk,path=/d --dry-run=cmdline
-same_as_vfkit "--version" --version
+
+# -v/--version: as vfkit, cobra's "vfkit version: vX.Y.Z", which crc splits on
+# ':' and compares (after TrimSpace and TrimPrefix "v") with the version it
+# pins; VZKIT_VFKIT_VERSION sets that number. As vzkit, vzkit's own.
+crc_version() { # what crc's getVersionGeneric + TrimPrefix("v") reads
+	local field
+	field=$(printf '%s' "$1" | head -n 1 | cut -d: -f2)
+	field=$(printf '%s' "$field" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+	printf '%s' "${field#v}"
+}
+check_version() {
+	local name=$1 want_out=$2 want_crc=$3
+	shift 3
+	if [ "$rc" -eq 0 ] && [ "$out" = "$want_out" ] && [ "$(crc_version "$out")" = "$want_crc" ]; then
+		pass "version: $name"
+	else
+		fail "version: $name" "exit $rc, stdout '$out' (crc reads '$(crc_version "$out")'), stderr '$err'"
+	fi
+}
+run "$tmp/vfkit" --version
+check_version "vfkit --version is vfkit's line for v0.6.4" "vfkit version: v0.6.4" "0.6.4"
+run "$tmp/vfkit" -v
+check_version "vfkit -v" "vfkit version: v0.6.4" "0.6.4"
+VZKIT_VFKIT_VERSION=0.6.1 run "$tmp/vfkit" -v
+check_version "VZKIT_VFKIT_VERSION=0.6.1 pins the number" "vfkit version: v0.6.1" "0.6.1"
+VZKIT_VFKIT_VERSION=v0.5.1 run "$tmp/vfkit" --version
+check_version "VZKIT_VFKIT_VERSION=v0.5.1 (with its v)" "vfkit version: v0.5.1" "0.5.1"
+VZKIT_VFKIT_VERSION='1:2' run "$tmp/vfkit" --version
+if [ "$out" = "vfkit version: v0.6.4" ] && [[ "$err" == *"ignoring VZKIT_VFKIT_VERSION='1:2'"* ]]; then
+	pass "version: an unusable VZKIT_VFKIT_VERSION is ignored with a warning"
+else
+	fail "version: an unusable VZKIT_VFKIT_VERSION is ignored with a warning" "stdout '$out', stderr '$err'"
+fi
+VZKIT_VFKIT_VERSION=0.6.1 run "$VZKIT" -v
+if [ "$rc" -eq 0 ] && [[ "$out" == "vzkit version "* ]] && [[ "$out" == *"vfkit v0.6.4"* ]] && [ -z "$err" ]; then
+	pass "version: as vzkit, vzkit's own version"
+else
+	fail "version: as vzkit, vzkit's own version" "exit $rc, stdout '$out', stderr '$err'"
+fi
+mkdir -p "$tmp/bin"
+ln -s "$VZKIT" "$tmp/bin/vfkit-0.6"
+run "$tmp/bin/vfkit-0.6" --version
+if [[ "$out" == "vzkit version "* ]]; then
+	pass "version: only the name vfkit itself gives vfkit's line"
+else
+	fail "version: only the name vfkit itself gives vfkit's line" "stdout '$out'"
+fi
+
+# Words that are not flags: a warning each, then the run goes on (vfkit
+# ignores them); "--" ends the flags.
+run "$tmp/vfkit" "${LINUX[@]}" run --dry-run -- --cpus 9
+if [ "$rc" -eq 0 ] && [[ "$out" == '{"vcpus":1,'* ]] &&
+	[ "$err" = "vzkit: warning: ignoring 'run': not a flag (vfkit takes flags only)
+vzkit: warning: ignoring '--cpus' after --: vfkit takes flags only
+vzkit: warning: ignoring '9' after --: vfkit takes flags only" ]; then
+	pass "words that are not flags are ignored with a warning; -- ends the flags"
+else
+	fail "words that are not flags are ignored with a warning; -- ends the flags" "exit $rc, stdout '$out', stderr '$err'"
+fi
+run "$VZKIT" "${LINUX[@]}" run --cpus 0
+if [ "$rc" -eq 2 ] && [ "$err" = "vzkit: --cpus: 0 is out of range (1 to 64)" ]; then
+	pass "bad input: the warnings about ignored words are not printed, one line"
+else
+	fail "bad input: the warnings about ignored words are not printed, one line" "exit $rc, stderr '$err'"
+fi
+# Shorthands and clusters as pflag reads them.
+run "$tmp/vfkit" "${LINUX[@]}" -nc4 -m1024 -t vsockPort=7 --dry-run
+if [ "$rc" -eq 0 ] && [[ "$out" == '{"vcpus":4,"memoryBytes":1073741824,'* ]] && [[ "$out" == *'"timesync":{"vsockPort":7},"nested":true}' ]]; then
+	pass "shorthands: -nc4 -m1024 -t vsockPort=7"
+else
+	fail "shorthands: -nc4 -m1024 -t vsockPort=7" "exit $rc, stdout '$out', stderr '$err'"
+fi
 same_as_vfkit "--help" --help
 same_as_vfkit "bad input" "${LINUX[@]}" --device floppy
 same_as_vfkit "validation error" "${LINUX[@]}" --cpus 0
