@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cmd/services/cloudinit.h"
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 #include "cmd/output.h"
 #include "cmd/services/rest.h"
 #include "cmd/services/vsock_services.h"
@@ -214,8 +214,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		goto out;
 	if (engine->create(vz, &engine_options, &life.vm, err) != 0)
 		goto out;
-	if (deferred_warnings != NULL)
-		fputs(deferred_warnings, stderr);
+	log_write_lines(deferred_warnings);
 	if (options->pidfile != NULL) {
 		if (write_pidfile(options->pidfile, err) != 0)
 			goto out;

@@ -7,7 +7,7 @@
 #include "cmd/args.h"
 #include "cmd/engine_select.h"
 #include "cmd/lifecycle.h"
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 #include "cmd/output.h"
 #include "cmd/services/fetch.h"
 #include "devices/registry.h"
@@ -29,7 +29,7 @@ static void flush_warnings(FILE *warnings, char **text)
 	if (warnings == NULL)
 		return;
 	fclose(warnings);
-	fputs(*text, stderr);
+	log_write_lines(*text);
 	free(*text);
 	*text = NULL;
 }

@@ -7,7 +7,7 @@ LIB_SRCS += \
 	cmd/config/vm_json.c \
 	cmd/engine_select.c \
 	cmd/lifecycle.c \
-	cmd/log.c \
+	cmd/log/log.c \
 	cmd/output.c \
 	cmd/services/cloudinit.c \
 	cmd/services/fetch.c \

@@ -1,6 +1,6 @@
 #include "cmd/output.h"
 
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 #include "flags/shell.h"
 
 #include <stdlib.h>

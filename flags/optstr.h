@@ -1,5 +1,5 @@
 /* Option strings: "TYPE,key=value,key,...", split as vfkit splits them
- * (SPEC.md, "Option strings"). The tokenizer knows nothing about devices;
+ * (doc/vzkit.1, OPTION STRINGS). The tokenizer knows nothing about devices;
  * flags/keytab.h turns the items into a typed struct. */
 #ifndef VZKIT_FLAGS_OPTSTR_H
 #define VZKIT_FLAGS_OPTSTR_H

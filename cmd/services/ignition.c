@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 
 #define IGNITION_MAX_BYTES (16u << 20)
 

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 #include "cmd/services/unix_socket.h"
 
 struct timesync {

@@ -17,7 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 #include "cmd/services/unix_socket.h"
 
 #define PUMP_BUFFER_BYTES 65536

@@ -1,4 +1,5 @@
 #include "test/apple/rig.h"
+#include "test/golden.h"
 #include "vz/vz.h"
 
 #include <errno.h>
@@ -182,47 +183,6 @@ char *rig_plan_messages(struct engine_vm *vm)
 	return messages;
 }
 
-static char *read_file(const char *path)
-{
-	FILE *file = fopen(path, "r");
-	char *data;
-	long size;
-
-	if (file == NULL)
-		return NULL;
-	fseek(file, 0, SEEK_END);
-	size = ftell(file);
-	fseek(file, 0, SEEK_SET);
-	data = calloc(1, (size_t)size + 1);
-	if (data == NULL || fread(data, 1, (size_t)size, file) != (size_t)size) {
-		free(data);
-		fclose(file);
-		return NULL;
-	}
-	fclose(file);
-	return data;
-}
-
-/* The first line where two texts differ, for the FAIL message. */
-static void first_difference(const char *want, const char *got, char *out, size_t size)
-{
-	unsigned line = 1;
-
-	while (*want != '\0' || *got != '\0') {
-		const char *want_end = strchr(want, '\n'), *got_end = strchr(got, '\n');
-		size_t want_n = want_end != NULL ? (size_t)(want_end - want) : strlen(want);
-		size_t got_n = got_end != NULL ? (size_t)(got_end - got) : strlen(got);
-		if (want_n != got_n || strncmp(want, got, want_n) != 0) {
-			snprintf(out, size, "line %u: want '%.*s', got '%.*s'", line, (int)want_n, want, (int)got_n, got);
-			return;
-		}
-		want += want_n + (want_end != NULL);
-		got += got_n + (got_end != NULL);
-		line++;
-	}
-	snprintf(out, size, "texts differ");
-}
-
 static bool golden_check(const char *name, const char *golden, const char *text, bool may_write);
 
 bool rig_check_golden(const char *name, const char *golden_name, const char *text)
@@ -238,29 +198,13 @@ bool rig_compare_golden(const char *name, const char *golden_name, const char *t
 static bool golden_check(const char *name, const char *golden, const char *text, bool may_write)
 {
 	const char *dir = getenv("VZKIT_APPLE_GOLDEN_DIR");
-	char path[512], difference[1024];
-	char *redacted = rig_redact(text), *want;
+	char path[512], why[1024];
+	char *redacted = rig_redact(text);
 	bool same;
 
 	snprintf(path, sizeof(path), "%s/%s", dir != NULL && dir[0] != '\0' ? dir : "test/apple/golden", golden);
-	if (may_write && getenv("UPDATE_GOLDEN") != NULL && strcmp(getenv("UPDATE_GOLDEN"), "1") == 0) {
-		FILE *file = fopen(path, "w");
-		bool written = file != NULL && fputs(redacted, file) != EOF;
-		if (file != NULL && fclose(file) != 0)
-			written = false;
-		free(redacted);
-		return rig_check(name, written, "cannot write %s", path);
-	}
-	want = read_file(path);
-	if (want == NULL) {
-		free(redacted);
-		return rig_check(name, false, "cannot read %s (UPDATE_GOLDEN=1 writes it)", path);
-	}
-	same = strcmp(want, redacted) == 0;
-	if (!same)
-		first_difference(want, redacted, difference, sizeof(difference));
-	rig_check(name, same, "%s differs: %s", golden, same ? "" : difference);
-	free(want);
+	same = golden_matches(path, redacted, may_write, why, sizeof(why));
+	rig_check(name, same, "%s: %s", golden, same ? "" : why);
 	free(redacted);
 	return same;
 }

@@ -12,9 +12,8 @@ golden=$root/test/devices/golden
 tmp=$(mktemp -d /tmp/vzkit-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-skip() { echo "SKIP $1: $2"; }
+# shellcheck source=test/lib.sh
+source "$root/test/lib.sh"
 
 # run BIN ARGS...: sets rc, out, err (stdout and stderr text)
 run() {

@@ -832,7 +832,7 @@ static void test_registry(void)
 	check_registry(bootloader_registry, "bootloader");
 	while (device_registry[count] != NULL)
 		count++;
-	TEST_CASE("device registry holds exactly SPEC.md's types");
+	TEST_CASE("device registry holds exactly the documented types (doc/vzkit.1, DEVICES)");
 	CHECK(count == sizeof(spec_types) / sizeof(spec_types[0]));
 	for (size_t i = 0; i < sizeof(spec_types) / sizeof(spec_types[0]); i++)
 		CHECK_NAMED(spec_types[i], component_find(device_registry, spec_types[i]) != NULL, "missing from the registry");

@@ -10,39 +10,11 @@
 
 #include "cmd/args.h"
 #include "cmd/output.h"
+#include "test/golden.h"
 #include "test/testlib.h"
 #include "vz/vz.h"
 
 #define MAX_ARGS 128
-
-static char *read_file(const char *path)
-{
-	FILE *in = fopen(path, "r");
-	char *text = NULL;
-	size_t size = 0;
-	FILE *out;
-	int c;
-
-	if (in == NULL)
-		return NULL;
-	out = open_memstream(&text, &size);
-	while ((c = getc(in)) != EOF)
-		putc(c, out);
-	fclose(out);
-	fclose(in);
-	return text;
-}
-
-static bool write_file(const char *path, const char *text)
-{
-	FILE *out = fopen(path, "w");
-	bool ok;
-
-	if (out == NULL)
-		return false;
-	ok = fputs(text, out) >= 0;
-	return fclose(out) == 0 && ok;
-}
 
 /* Runs one case: fills *json and *cmdline (malloc'd) or *error. */
 static int run_case(const char *args_text, char **json, char **cmdline, char *error, size_t error_size)
@@ -91,21 +63,11 @@ out:
 	return status;
 }
 
-static void compare_or_update(const char *name, const char *path, const char *got, bool update)
+static void compare_golden(const char *name, const char *path, const char *got)
 {
-	char *want;
+	char why[2048];
 
-	if (update) {
-		if (write_file(path, got))
-			SKIP(name, "golden file %s rewritten (UPDATE_GOLDEN=1)", path);
-		else
-			CHECK_NAMED(name, false, "cannot write %s", path);
-		return;
-	}
-	want = read_file(path);
-	CHECK_NAMED(name, want != NULL && strcmp(want, got) == 0, "%s differs\n  want: %s  got:  %s", path,
-		    want != NULL ? want : "(missing file)\n", got);
-	free(want);
+	CHECK_NAMED(name, golden_matches(path, got, true, why, sizeof(why)), "%s", why);
 }
 
 static int compare_names(const void *a, const void *b)
@@ -116,7 +78,6 @@ static int compare_names(const void *a, const void *b)
 int main(void)
 {
 	const char *dir = getenv("GOLDEN_DIR") != NULL ? getenv("GOLDEN_DIR") : "test/devices/golden";
-	bool update = getenv("UPDATE_GOLDEN") != NULL && strcmp(getenv("UPDATE_GOLDEN"), "1") == 0;
 	DIR *listing = opendir(dir);
 	struct dirent *entry;
 	char *names[256];
@@ -141,7 +102,7 @@ int main(void)
 		char *args_text, *json = NULL, *cmdline = NULL;
 
 		snprintf(path, sizeof(path), "%s/%s.args", dir, names[i]);
-		args_text = read_file(path);
+		args_text = golden_read_file(path);
 		snprintf(name, sizeof(name), "golden %s: valid", names[i]);
 		if (args_text == NULL || run_case(args_text, &json, &cmdline, error, sizeof(error)) != 0) {
 			CHECK_NAMED(name, false, "%s", args_text == NULL ? "cannot read the .args file" : error);
@@ -152,10 +113,10 @@ int main(void)
 			json_decref(parsed);
 			snprintf(path, sizeof(path), "%s/%s.json", dir, names[i]);
 			snprintf(name, sizeof(name), "golden %s: --dry-run=json", names[i]);
-			compare_or_update(name, path, json, update);
+			compare_golden(name, path, json);
 			snprintf(path, sizeof(path), "%s/%s.cmdline", dir, names[i]);
 			snprintf(name, sizeof(name), "golden %s: --dry-run=cmdline", names[i]);
-			compare_or_update(name, path, cmdline, update);
+			compare_golden(name, path, cmdline);
 		}
 		free(json);
 		free(cmdline);

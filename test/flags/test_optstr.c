@@ -1,5 +1,5 @@
 /* The option-string tokenizer (flags/optstr.c): table-driven cases for the
- * splitting rules of SPEC.md "Option strings", its errors, and the
+ * splitting rules of doc/vzkit.1 OPTION STRINGS, its errors, and the
  * optstr_append printer's round trip back through the tokenizer. */
 #include <stdio.h>
 #include <stdlib.h>

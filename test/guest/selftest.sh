@@ -327,7 +327,7 @@ fi
 
 # --- 5. microvm: virtio-mmio devices, ACPI power button --------------------------------------
 # microvm has no HPET or PM timer: under TCG the kernel may hang calibrating the TSC unless
-# told its frequency (see NOTES.md), which equals the host's under TCG.
+# told its frequency (see doc/host-facts.md), which equals the host's under TCG.
 tsc_khz=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
 log=$work/microvm.log
 rm -f "$log"

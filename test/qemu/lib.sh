@@ -4,13 +4,8 @@ set -u
 VZKIT=${VZKIT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/vzkit}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GUEST=${VZKIT_TEST_GUEST:-$REPO/build/test-guest}
-failures=0
-
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
-skip() { echo "SKIP $1: $2"; }
-# check NAME COMMAND...: PASS when the command succeeds
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name" "$*"; fi; }
+# shellcheck source=test/lib.sh
+source "$REPO/test/lib.sh"
 
 need_guest() {
 	if ! bash "$REPO/test/guest/build.sh" "$GUEST" >/dev/null 2>"$GUEST.build.log"; then
@@ -32,41 +27,13 @@ linux_boot() {
 	echo "linux,kernel=$GUEST/vmlinuz,initrd=$GUEST/initrd.img,cmdline=\"console=hvc0 vzkit.mode=$1${2:+ $2}\""
 }
 
-# wait_for_line FILE PATTERN SECONDS: true once a line matches
-wait_for_line() {
-	local file=$1 pattern=$2 deadline=$(($(date +%s) + $3))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		grep -q -- "$pattern" "$file" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
-# wait_exit PID SECONDS: its exit status, or 255 on timeout (then it is killed)
-wait_exit() {
-	local pid=$1 deadline=$(($(date +%s) + $2))
-	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$(date +%s)" -ge "$deadline" ]; then
-			kill -9 "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-			return 255
-		fi
-		sleep 0.1
-	done
-	wait "$pid"
-}
 
 # report_value LOG KIND NAME KEY: the value of KEY= on the "VZKIT KIND name=NAME" line
 report_value() {
 	grep "^VZKIT $2 .*name=$3 " "$1" | head -n1 | tr ' ' '\n' | sed -n "s/^$4=//p"
 }
 
-# processes whose command line mentions a path
-procs_mentioning() { pgrep -f -- "$1" || true; }
-
-finish() {
-	[ "$failures" -eq 0 ]
-}
 
 # runtime_dir_gone PID: vzkit PID's runtime directory (/tmp/vzkit-PID-*) is gone
 runtime_dir_gone() { ! compgen -G "/tmp/vzkit-$1-*" >/dev/null; }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # make check-long: consecutive boots of the minimal test guest through vzkit
 # while two busy loops keep both host CPUs loaded (the condition under which
-# microvm hung at TSC calibration, NOTES.md). Every boot must reach power-off
+# microvm hung at TSC calibration, doc/host-facts.md). Every boot must reach power-off
 # within the deadline: exit status 0 and "VZKIT report done" in its console
 # log; and leave nothing behind (no QEMU, no runtime directory). One PASS or
 # FAIL line per boot, then the count and the spread of boot times.

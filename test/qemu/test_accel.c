@@ -140,7 +140,7 @@ int main(void)
 		TEST_EXIT();
 	}
 	/* The CPU model vzkit uses under KVM ("host"), and a plain one that
-	 * starts even where "host" cannot (NOTES.md: every model hangs here). */
+	 * starts even where "host" cannot (doc/host-facts.md: every model hangs here). */
 	const char *models[] = {"host", "kvm64"};
 	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
 		char name[128];

@@ -20,6 +20,7 @@
 
 #include "cmd/args.h"
 #include "cmd/config/vm.h"
+#include "test/golden.h"
 #include "test/testlib.h"
 #include "flags/nbd_uri.h"
 #include "vz/qemu/plan.h"
@@ -951,74 +952,13 @@ static char *plan_text(const struct qemu_plan_params *params, const struct qemu_
 	return text;
 }
 
-static char *read_whole_file(const char *path)
-{
-	FILE *in = fopen(path, "r");
-	char *text = NULL;
-	size_t size = 0, used = 0;
-	size_t got;
-
-	if (in == NULL)
-		return NULL;
-	do {
-		if (used + 4096 + 1 > size) {
-			char *grown = realloc(text, size + 8192);
-			if (grown == NULL) {
-				free(text);
-				fclose(in);
-				return NULL;
-			}
-			text = grown;
-			size += 8192;
-		}
-		got = fread(text + used, 1, 4096, in);
-		used += got;
-	} while (got > 0);
-	text[used] = '\0';
-	fclose(in);
-	return text;
-}
-
-/* The first line where two texts differ, for the FAIL message. */
-static void first_difference(const char *want, const char *got, char *out, size_t size)
-{
-	size_t line = 1;
-	const char *w = want, *g = got;
-
-	while (*w != '\0' && *w == *g) {
-		line += *w == '\n';
-		w++;
-		g++;
-	}
-	while (w > want && w[-1] != '\n')
-		w--;
-	while (g > got && g[-1] != '\n')
-		g--;
-	snprintf(out, size, "line %zu differs:\n  golden: %.*s\n  plan:   %.*s", line, (int)strcspn(w, "\n"), w,
-		 (int)strcspn(g, "\n"), g);
-}
-
 static void compare_golden(const struct plan_case *test_case, const char *text)
 {
 	char path[256], label[300], why[2048];
-	char *golden;
 
 	snprintf(path, sizeof(path), GOLDEN_DIR "/flags-%s.txt", test_case->name);
-	if (getenv("UPDATE_GOLDEN") != NULL) {
-		FILE *out = fopen(path, "w");
-		if (out != NULL) {
-			fputs(text, out);
-			fclose(out);
-		}
-	}
-	golden = read_whole_file(path);
 	snprintf(label, sizeof(label), "%s: plan equals %s", test_case->name, path);
-	if (golden == NULL)
-		snprintf(why, sizeof(why), "cannot read %s (UPDATE_GOLDEN=1 writes it); plan:\n%s", path, text);
-	else
-		first_difference(golden, text, why, sizeof(why));
-	CHECK_NAMED(label, golden != NULL && strcmp(golden, text) == 0, "%s", why);
-	free(golden);
+	CHECK_NAMED(label, golden_matches(path, text, true, why, sizeof(why)), "%s; plan:\n%s", why, text);
 }
 
 static void check_plan(const struct plan_case *test_case, const struct vz_vm_configuration *vz,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test/golden.h"
 #include "test/testlib.h"
 #include "flags/nbd_uri.h"
 #include "vz/qemu/plan.h"
@@ -422,43 +423,7 @@ static void render_plan(const struct qemu_plan *plan, FILE *out)
 		fprintf(out, "# tls: %s/ca-cert.pem -> %s\n", plan->tls_dir, plan->tls_ca_file);
 }
 
-static char *read_file(const char *path)
-{
-	FILE *file = fopen(path, "r");
-	char *text = NULL;
-	size_t size = 0;
-	FILE *buffer;
-
-	if (file == NULL)
-		return NULL;
-	buffer = open_memstream(&text, &size);
-	for (int c; (c = fgetc(file)) != EOF;)
-		fputc(c, buffer);
-	fclose(file);
-	fclose(buffer);
-	return text;
-}
-
-/* The first line where two texts differ, for the failure message. */
-static void first_difference(const char *got, const char *want, char *out, size_t size)
-{
-	int line = 1;
-	const char *got_line = got, *want_line = want;
-
-	while (*got != '\0' && *got == *want) {
-		if (*got == '\n') {
-			line++;
-			got_line = got + 1;
-			want_line = want + 1;
-		}
-		got++;
-		want++;
-	}
-	snprintf(out, size, "line %d: got '%.*s', want '%.*s'", line, (int)strcspn(got_line, "\n"), got_line,
-		 (int)strcspn(want_line, "\n"), want_line);
-}
-
-static void run_case(const struct golden_case *test, const char *golden_dir, bool update)
+static void run_case(const struct golden_case *test, const char *golden_dir)
 {
 	struct vz_vm_configuration config = {.cpu_count = 1, .memory_size = 512ull << 20};
 	struct qemu_plan_params params = {
@@ -489,21 +454,8 @@ static void run_case(const struct golden_case *test, const char *golden_dir, boo
 	FILE *out = open_memstream(&rendered, &rendered_size);
 	render_plan(&plan, out);
 	fclose(out);
-	if (update) {
-		FILE *golden = fopen(path, "w");
-		bool written = golden != NULL && fputs(rendered, golden) >= 0;
-		if (golden != NULL)
-			written = fclose(golden) == 0 && written;
-		CHECK_NAMED(name, written, "cannot write %s: %s", path, strerror(errno));
-	} else {
-		char *want = read_file(path);
-		char difference[1024] = "";
-		if (want != NULL && strcmp(rendered, want) != 0)
-			first_difference(rendered, want, difference, sizeof(difference));
-		CHECK_NAMED(name, want != NULL && strcmp(rendered, want) == 0, "%s (UPDATE_GOLDEN=1 rewrites %s)",
-			    want == NULL ? "golden file missing" : difference, path);
-		free(want);
-	}
+	char why[1024];
+	CHECK_NAMED(name, golden_matches(path, rendered, true, why, sizeof(why)), "%s", why);
 	free(rendered);
 	qemu_plan_free(&plan);
 	vz_vm_configuration_free(&config);
@@ -552,14 +504,13 @@ static void check_bad_nbd_uri(const char *uri)
 
 int main(void)
 {
-	bool update = getenv("UPDATE_GOLDEN") != NULL && strcmp(getenv("UPDATE_GOLDEN"), "1") == 0;
 	char golden_dir[512];
 	const char *source = __FILE__;
 	const char *slash = strrchr(source, '/');
 
 	snprintf(golden_dir, sizeof(golden_dir), "%.*sgolden", slash != NULL ? (int)(slash - source + 1) : 0, source);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(&cases[i], golden_dir, update);
+		run_case(&cases[i], golden_dir);
 
 	check_nbd_uri("nbd://host", false, false, "host", "10809", "", "");
 	check_nbd_uri("nbd://host:1234/exp", false, false, "host", "1234", "", "exp");

@@ -15,11 +15,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-check() { # NAME GOT WANT
-	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
-}
+# shellcheck source=test/lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 if ! command -v curl >/dev/null; then
 	echo "SKIP curl command line: curl is not installed (debian-packages.txt lists it)"
@@ -54,36 +51,36 @@ fi
 unix_pid=$server_pid
 pass "test server starts on unix://$sock"
 
-check "socket mode 0600" "$(stat -c %a "$sock")" 600
+check_eq "socket mode 0600" "$(stat -c %a "$sock")" 600
 
 c=(curl -s --max-time 5 --unix-socket "$sock")
-check "curl GET /vm/state" "$("${c[@]}" http://localhost/vm/state)" "$running"
-check "curl GET /vm/state content type" \
+check_eq "curl GET /vm/state" "$("${c[@]}" http://localhost/vm/state)" "$running"
+check_eq "curl GET /vm/state content type" \
 	"$("${c[@]}" -o /dev/null -w '%{content_type}' http://localhost/vm/state)" "application/json"
-check "curl POST Pause: 202, empty body" \
+check_eq "curl POST Pause: 202, empty body" \
 	"$("${c[@]}" -w '%{http_code}' -X POST -d '{"state":"Pause"}' http://localhost/vm/state)" "202"
-check "curl GET /vm/state after Pause" "$("${c[@]}" http://localhost/vm/state)" "$paused"
-check "curl POST Resume: 202" \
+check_eq "curl GET /vm/state after Pause" "$("${c[@]}" http://localhost/vm/state)" "$paused"
+check_eq "curl POST Resume: 202" \
 	"$("${c[@]}" -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 		--data-binary '{"state":"Resume"}' http://localhost/vm/state)" "202"
-check "curl POST not JSON: 400" \
+check_eq "curl POST not JSON: 400" \
 	"$("${c[@]}" -o /dev/null -w '%{http_code}' -d 'state=Stop' http://localhost/vm/state)" "400"
-check "curl POST unknown state: 500 with the reason" \
+check_eq "curl POST unknown state: 500 with the reason" \
 	"$("${c[@]}" -w ' %{http_code}' -d '{"state":"Reboot"}' http://localhost/vm/state)" \
 	'{"error":"unknown state '"'"'Reboot'"'"' (valid: Stop, HardStop, Pause, Resume)"} 500'
-check "curl PUT /vm/state: 405" \
+check_eq "curl PUT /vm/state: 405" \
 	"$("${c[@]}" -o /dev/null -w '%{http_code}' -X PUT http://localhost/vm/state)" "405"
-check "curl GET /nothing: 404" \
+check_eq "curl GET /nothing: 404" \
 	"$("${c[@]}" -o /dev/null -w '%{http_code}' http://localhost/nothing)" "404"
 head -c 10000 /dev/zero | tr '\0' ' ' >"$tmp/big.json"
-check "curl POST 10 kB body: 413" \
+check_eq "curl POST 10 kB body: 413" \
 	"$("${c[@]}" -o /dev/null -w '%{http_code}' --data-binary @"$tmp/big.json" http://localhost/vm/state)" "413"
 inspect=$("${c[@]}" http://localhost/vm/inspect)
 if command -v jq >/dev/null; then
-	check "curl GET /vm/inspect is the VM JSON" "$(printf '%s' "$inspect" | jq -c '{vcpus, memoryBytes, kind: .bootloader.kind}')" \
+	check_eq "curl GET /vm/inspect is the VM JSON" "$(printf '%s' "$inspect" | jq -c '{vcpus, memoryBytes, kind: .bootloader.kind}')" \
 		'{"vcpus":2,"memoryBytes":536870912,"kind":"linuxBootloader"}'
 else
-	check "curl GET /vm/inspect is the VM JSON" "${inspect:0:11}" '{"vcpus":2,'
+	check_eq "curl GET /vm/inspect is the VM JSON" "${inspect:0:11}" '{"vcpus":2,'
 fi
 
 # A second server on the same path is refused while the first lives.
@@ -96,11 +93,11 @@ else
 		fail "second server on a live socket refused, naming the path" "$(cat "$tmp/second.err")"
 	fi
 fi
-check "first server still answers" "$("${c[@]}" http://localhost/vm/state)" "$running"
+check_eq "first server still answers" "$("${c[@]}" http://localhost/vm/state)" "$running"
 
 kill -TERM "$unix_pid"
 wait "$unix_pid"
-check "server exits 0 on SIGTERM" "$?" 0
+check_eq "server exits 0 on SIGTERM" "$?" 0
 if [ -e "$sock" ]; then fail "socket removed after the server stopped" "$sock still exists"; else
 	pass "socket removed after the server stopped"; fi
 
@@ -108,7 +105,7 @@ if [ -e "$sock" ]; then fail "socket removed after the server stopped" "$sock st
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
 	echo 18081)
 if start_server "tcp://127.0.0.1:$port" "$tmp/tcp.out"; then
-	check "curl GET over tcp://127.0.0.1:$port" "$(curl -s --max-time 5 "http://127.0.0.1:$port/vm/state")" "$running"
+	check_eq "curl GET over tcp://127.0.0.1:$port" "$(curl -s --max-time 5 "http://127.0.0.1:$port/vm/state")" "$running"
 	kill -TERM "$server_pid"
 	wait "$server_pid"
 else

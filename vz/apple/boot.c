@@ -31,7 +31,7 @@ static id linux_boot_loader(struct apple_builder *b, const struct vz_boot_loader
 }
 
 /* An existing store is opened, never recreated: its boot entries survive
- * (vfkit recreates it at every start; see SPEC.md). */
+ * (vfkit recreates it at every start; see doc/vfkit-differences.md). */
 static id efi_boot_loader(struct apple_builder *b, const struct vz_boot_loader *boot)
 {
 	struct vzk_error *err = apple_builder_error(b);

@@ -26,7 +26,7 @@ APPLE_DARWIN_SRCS := \
 	vz/apple/queue_dispatch.c
 
 # The entitlement the framework demands of any binary that uses it; re-sign
-# after every link (NOTES.md). NBD servers also need network.client.
+# after every link (doc/host-facts.md, "Building the Apple engine on Linux"). NBD servers also need network.client.
 APPLE_ENTITLEMENTS := vzkit.entitlements
 
 ifeq ($(shell uname -s),Darwin)

@@ -20,7 +20,7 @@
  * so image offset X is linear address 0xf0000 + X once out of real mode.
  * Each stage writes one letter to the debug port 0xe9 (isa-debugcon):
  * 'R' real mode, 'P' 32-bit protected mode, 'L' 64-bit long mode with paging.
- * On the hosts in NOTES.md the letter 'R' comes out and the far jump into
+ * On the hosts in doc/host-facts.md (KVM) the letter 'R' comes out and the far jump into
  * protected mode never completes: that is where real kernels hang too.
  * Assembled from GNU as (.code16/.code32/.code64), linked at 0. */
 #define X86_CODE_OFFSET 0xf000

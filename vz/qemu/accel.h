@@ -1,6 +1,6 @@
 /* Which accelerator really runs guests on this host. /dev/kvm can exist and
  * accept a few real-mode instructions while every real guest spins forever in
- * KVM_RUN (NOTES.md), so the only trustworthy test is to boot something tiny
+ * KVM_RUN (doc/host-facts.md, "KVM that exists but does not run guests"), so the only trustworthy test is to boot something tiny
  * through QEMU itself — far enough that it does what a kernel does first
  * (protected mode, paging, 64-bit mode) — under a short deadline. */
 #ifndef VZKIT_VZ_QEMU_ACCEL_H

@@ -58,7 +58,7 @@ static void add_machine(const struct vz_vm_configuration *config, const struct q
 	strv_push(argv, "-S"); /* vzkit starts the vCPUs over QMP once everything is wired */
 	/* q35 on x86 whatever the accelerator; it holds every device type.
 	 * microvm was measured (test/qemu/bench_machine.sh, TCG): as is it hung
-	 * calibrating the TSC in 4 of 5 loaded boots (NOTES.md: 8 of 10); with
+	 * calibrating the TSC in 4 of 5 loaded boots (doc/host-facts.md: 8 of 10); with
 	 * tsc_early_khz=<host kHz> appended to the guest's command line it did
 	 * not hang and was 7-9 % faster — too little for editing the user's
 	 * kernel command line with a guessed frequency the guest can never

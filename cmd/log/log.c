@@ -1,4 +1,4 @@
-#include "cmd/log.h"
+#include "cmd/log/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -32,6 +32,16 @@ void log_message(enum log_level level, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	write_line("", line);
+}
+
+void log_write_lines(const char *lines)
+{
+	if (lines == NULL || lines[0] == '\0')
+		return;
+	pthread_mutex_lock(&log_lock);
+	fputs(lines, stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void log_warning(const char *fmt, ...)

@@ -1,0 +1,44 @@
+# The one shell library of the test scripts: PASS/FAIL/SKIP lines for the
+# runner (test/run-tests.sh counts them) and waiting with deadlines.
+# test/qemu/lib.sh adds the test guest on top of it.
+# shellcheck shell=bash
+failures=0
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+skip() { echo "SKIP $1: $2"; }
+# check NAME COMMAND...: PASS when the command succeeds
+check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name" "$*"; fi; }
+# check_eq NAME GOT WANT: PASS when the two strings are equal
+check_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi; }
+
+# wait_for_line FILE PATTERN SECONDS: true once a line matches
+wait_for_line() {
+	local file=$1 pattern=$2 deadline=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# wait_exit PID SECONDS: its exit status, or 255 on timeout (then it is killed)
+wait_exit() {
+	local pid=$1 deadline=$(($(date +%s) + $2))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			kill -9 "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			return 255
+		fi
+		sleep 0.1
+	done
+	wait "$pid"
+}
+
+# processes whose command line mentions a path
+procs_mentioning() { pgrep -f -- "$1" || true; }
+
+finish() {
+	[ "$failures" -eq 0 ]
+}
