@@ -143,11 +143,12 @@ static void stop_signal_thread(struct lifecycle *life)
 
 /* ---- pidfile ---- */
 
+/* As vfkit writes it: the decimal pid, no newline, a new file mode 0600. */
 static int write_pidfile(const char *path, struct vzk_error *err)
 {
 	char text[32];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int len = snprintf(text, sizeof(text), "%ld", (long)getpid());
 
 	if (fd < 0)
 		return vzk_runtime_error(err, "--pidfile: %s: %s", path, strerror(errno));

@@ -13,6 +13,8 @@ mkdir share
 pid=$!
 if wait_for_line term.log '^VZKIT ready' 60; then
 	check "pidfile holds vzkit's pid while it runs" [ "$(cat vzkit.pid)" = "$pid" ]
+	check "pidfile is the decimal pid with no newline, as vfkit writes it" cmp -s vzkit.pid <(printf '%s' "$pid")
+	check "pidfile is mode 0600" [ "$(stat -c %a vzkit.pid)" = 600 ]
 	qemu_pid=$(pgrep -P "$pid" -f qemu-system || true)
 	check "QEMU is vzkit's child" [ -n "$qemu_pid" ]
 	kill -TERM "$pid"
