@@ -70,17 +70,46 @@ static void printable_copy(char *dst, size_t size, const char *src)
 	dst[i] = '\0';
 }
 
+/* The name Go's encoding/json gives a JSON value's kind in its errors. */
+static const char *go_json_kind(const json_t *value)
+{
+	if (json_is_object(value))
+		return "object";
+	if (json_is_array(value))
+		return "array";
+	if (json_is_string(value))
+		return "string";
+	if (json_is_boolean(value))
+		return "bool";
+	return "number";
+}
+
+/* vfkit decodes the body with gin's ShouldBindJSON into {State string} and
+ * hands State to its state switch, so its answers are Go's: an empty body is
+ * "EOF" (400), a value of the wrong JSON kind is a json.UnmarshalTypeError
+ * (400), and a body without a state (or null) asks for the state "", which
+ * the switch refuses like any unknown name (500). */
 int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *out,
 			  struct vzk_error *err)
 {
 	json_error_t json_err;
-	json_t *root = json_loadb(body, len, 0, &json_err);
+	json_t *root;
 	json_t *state = NULL;
 	const char *key;
+	const char *name;
 	json_t *value;
 	char shown[65];
 	int request;
+	size_t blank = 0;
 
+	while (blank < len && (body[blank] == ' ' || body[blank] == '\t' || body[blank] == '\r' || body[blank] == '\n'))
+		blank++;
+	if (blank == len) {
+		vzk_usage_error(err, "EOF");
+		return REST_BODY_MALFORMED;
+	}
+	/* Go's Decoder reads the first value and leaves what follows unread. */
+	root = json_loadb(body, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &json_err);
 	if (root == NULL) {
 		/* jansson quotes the offending input: keep it printable */
 		char reason[sizeof(json_err.text)];
@@ -88,9 +117,9 @@ int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *o
 		vzk_usage_error(err, "request body is not JSON: %s", reason);
 		return REST_BODY_MALFORMED;
 	}
-	if (!json_is_object(root)) {
+	if (!json_is_object(root) && !json_is_null(root)) {
+		vzk_usage_error(err, "json: cannot unmarshal %s into Go value of type define.VMState", go_json_kind(root));
 		json_decref(root);
-		vzk_usage_error(err, "request body must be a JSON object like {\"state\":\"Stop\"}");
 		return REST_BODY_MALFORMED;
 	}
 	/* Go's encoding/json (vfkit) matches member names case-insensitively
@@ -99,18 +128,20 @@ int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *o
 		if (strcasecmp(key, "state") == 0)
 			state = value;
 	}
-	if (!json_is_string(state)) {
+	if (state != NULL && !json_is_string(state) && !json_is_null(state)) {
+		vzk_usage_error(err, "json: cannot unmarshal %s into Go struct field VMState.state of type string",
+				go_json_kind(state));
 		json_decref(root);
-		vzk_usage_error(err, "request body needs a \"state\" string (Stop, HardStop, Pause or Resume)");
 		return REST_BODY_MALFORMED;
 	}
-	request = vm_state_request_parse(json_string_value(state));
+	name = json_is_string(state) ? json_string_value(state) : "";
+	request = vm_state_request_parse(name);
 	/* A name with an embedded NUL cannot be valid: JSON_ALLOW_NUL is off,
 	 * so jansson has refused it already. */
 	if (request < 0) {
-		printable_copy(shown, sizeof(shown), json_string_value(state));
+		printable_copy(shown, sizeof(shown), name);
 		json_decref(root);
-		vzk_usage_error(err, "unknown state '%s' (valid: Stop, HardStop, Pause, Resume)", shown);
+		vzk_usage_error(err, "invalid new VMState: %s", shown);
 		return REST_BODY_UNKNOWN_STATE;
 	}
 	json_decref(root);
@@ -133,8 +164,8 @@ static enum MHD_Result respond(struct MHD_Connection *connection, unsigned int s
 		free(text);
 		return MHD_NO;
 	}
-	if (text != NULL)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (text != NULL) /* what gin's c.JSON sends */
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
 	if (allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
 	result = MHD_queue_response(connection, status, response);
@@ -142,11 +173,12 @@ static enum MHD_Result respond(struct MHD_Connection *connection, unsigned int s
 	return result;
 }
 
-/* Queues `root` (taken) as JSON. */
+/* Queues `root` (taken) as JSON, compact with its keys sorted, as Go
+ * encodes the map (gin.H) vfkit answers with. */
 static enum MHD_Result respond_json(struct MHD_Connection *connection, unsigned int status, json_t *root,
 				    const char *allow)
 {
-	char *text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
+	char *text = root != NULL ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 	json_decref(root);
 	if (text == NULL)

@@ -2,10 +2,13 @@
  * of engines: it calls the handlers, which must be thread-safe (the server
  * answers from its own threads and never blocks VM supervision).
  *
- *   GET  /vm/state    200 {"state":"VirtualMachineStateRunning","canStart":false,...}
+ *   GET  /vm/state    200 {"canHardStop":b,"canPause":b,"canResume":b,"canStart":b,
+ *                     "canStop":b,"state":"VirtualMachineStateRunning"} (keys sorted, as gin writes it)
  *   POST /vm/state    {"state":"Stop"|"HardStop"|"Pause"|"Resume"} -> 202, empty body;
- *                     not JSON / no "state" string -> 400, unknown state or
- *                     refused change -> 500, both {"error":"..."}
+ *                     empty, not JSON, or a value of the wrong kind -> 400, an
+ *                     unknown or missing state or a refused change -> 500, both
+ *                     {"error":"..."} (vfkit's words: "EOF", "invalid new VMState: X")
+ *   JSON bodies are sent as application/json; charset=utf-8.
  *   GET  /vm/inspect  200, the VM JSON (handlers->inspect_json)
  *   other method on those paths -> 405 (Allow header), other path -> 404,
  *   a body over REST_BODY_LIMIT bytes -> 413. */
@@ -57,13 +60,13 @@ void rest_server_stop(struct rest_server *server);
 /* What rest_parse_state_body found: the POST /vm/state status follows. */
 enum rest_body_result {
 	REST_BODY_OK = 0,               /* *out set */
-	REST_BODY_MALFORMED = -1,       /* not a JSON object with a "state" string: 400 */
-	REST_BODY_UNKNOWN_STATE = -2,   /* a "state" string that names no request: 500 */
+	REST_BODY_MALFORMED = -1,       /* empty, not JSON, or not an object/null with a string/null "state": 400 */
+	REST_BODY_UNKNOWN_STATE = -2,   /* a "state" that names no request (absent or null: ""): 500 */
 };
 
-/* Parses a POST /vm/state body, as vfkit does: a JSON object whose "state"
- * member (matched case-insensitively, the last one wins, other members
- * ignored) names a request. Returns an enum rest_body_result; err is set
+/* Parses a POST /vm/state body, as vfkit does: a JSON object (or null) whose
+ * "state" member (matched case-insensitively, the last one wins, other
+ * members ignored) names a request; absent or null, it is "". Returns an enum rest_body_result; err is set
  * (usage kind) on failure. Pure: no I/O, safe on any bytes. */
 int rest_parse_state_body(const char *body, size_t len, enum vm_state_request *out,
 			  struct vzk_error *err);

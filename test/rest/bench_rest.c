@@ -24,8 +24,8 @@
 #include "test/rest/fake_vm.h"
 
 #define RUNNING_JSON                                                                                    \
-	"{\"state\":\"VirtualMachineStateRunning\",\"canStart\":false,\"canPause\":true,\"canResume\":false," \
-	"\"canStop\":true,\"canHardStop\":true}"
+	"{\"canHardStop\":true,\"canPause\":true,\"canResume\":false,\"canStart\":false,\"canStop\":true," \
+	"\"state\":\"VirtualMachineStateRunning\"}"
 #define MAX_CLIENTS 64
 #define RUNS 5
 

@@ -4,10 +4,12 @@
  * - the result is one of the three rest_body_result values; the error is set
  *   (usage kind, non-empty, printable ASCII: it goes into a JSON response
  *   and a log line) exactly when the result is not REST_BODY_OK;
- * - REST_BODY_OK: the input is a JSON object and its last member named
- *   "state" (any case) is the string naming the request found;
- * - REST_BODY_UNKNOWN_STATE: the same member is a string naming no request;
- * - REST_BODY_MALFORMED: no such member string exists (or it is not JSON);
+ * - REST_BODY_OK: the input starts with a JSON object whose last member
+ *   named "state" (any case) is the string naming the request found;
+ * - REST_BODY_UNKNOWN_STATE: the input starts with an object or null whose
+ *   state member is a string naming no request, null, or absent (vfkit's "");
+ * - REST_BODY_MALFORMED: anything else (empty, not JSON, another kind of
+ *   value, a state member of another kind);
  * - the canonical body {"state":NAME} of a parsed request parses back to it. */
 #include <jansson.h>
 #include <stdint.h>
@@ -61,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vzk_error err = {0};
 	enum vm_state_request request = (enum vm_state_request)-1;
 	int result = rest_parse_state_body((const char *)data, size, &request, &err);
-	json_t *root = json_loadb((const char *)data, size, 0, NULL);
+	json_t *root = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, NULL);
 	json_t *state = state_member(root);
 
 	require(result == REST_BODY_OK || result == REST_BODY_MALFORMED || result == REST_BODY_UNKNOWN_STATE,
@@ -78,10 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		require((int)request == -1, "request written on failure");
 	}
 	if (result == REST_BODY_UNKNOWN_STATE)
-		require(json_is_string(state) && vm_state_request_parse(json_string_value(state)) < 0,
-			"unknown state reported for a known name or no string");
+		require((json_is_object(root) || json_is_null(root)) &&
+				(state == NULL || json_is_null(state) ||
+				 (json_is_string(state) && vm_state_request_parse(json_string_value(state)) < 0)),
+			"unknown state reported for a known name or a value of another kind");
 	if (result == REST_BODY_MALFORMED)
-		require(!json_is_string(state), "malformed reported for an object with a state string");
+		require(root == NULL || !(json_is_object(root) || json_is_null(root)) ||
+				(state != NULL && !json_is_string(state) && !json_is_null(state)),
+			"malformed reported for an object whose state is a string, null or absent");
 	json_decref(root);
 
 	if (result == REST_BODY_OK) {
