@@ -1,7 +1,10 @@
 #include "flags/uri.h"
 
+#include <stdbool.h>
+
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "flags/keytab.h"
 
@@ -41,24 +44,36 @@ static int parse_tcp(const char *text, const char *rest, struct rest_uri *out, s
 	return 0;
 }
 
+/* vfkit refuses a unix socket path longer than macOS's sun_path holds (104
+ * bytes with the NUL), on every host: a URI that works with vzkit here works
+ * with vfkit on a Mac. */
+#define REST_UNIX_PATH_MAX 103
+
+/* Go's url.Parse, which vfkit uses, lower-cases the scheme: TCP:// is tcp://. */
+static bool has_scheme(const char *text, const char *scheme)
+{
+	size_t len = strlen(scheme);
+	return strncasecmp(text, scheme, len) == 0 && strncmp(text + len, "://", 3) == 0;
+}
+
 int rest_uri_parse(const char *text, struct rest_uri *out, struct vzk_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	if (strcmp(text, "none://") == 0 || strcmp(text, "none") == 0)
+	if (has_scheme(text, "none") || strcmp(text, "none") == 0)
 		return 0;
-	if (strncmp(text, "tcp://", 6) == 0)
+	if (has_scheme(text, "tcp"))
 		return parse_tcp(text, text + 6, out, err);
-	if (strncmp(text, "http://", 7) == 0)
+	if (has_scheme(text, "http"))
 		return parse_tcp(text, text + 7, out, err);
-	if (strncmp(text, "unix://", 7) == 0) {
+	if (has_scheme(text, "unix")) {
 		const char *path = text + 7;
 		if (path[0] != '/')
 			return vzk_usage_error(err,
 					       "--restful-uri: '%s' must be unix:///absolute/path (a unix URI takes no host)",
 					       text);
-		if (strlen(path) >= sizeof(out->path))
-			return vzk_usage_error(err, "--restful-uri: socket path longer than %zu bytes in '%s'",
-					       sizeof(out->path) - 1, text);
+		if (strlen(path) > REST_UNIX_PATH_MAX)
+			return vzk_usage_error(err, "--restful-uri: socket path longer than %d bytes (the macOS limit vfkit applies) in '%s'",
+					       REST_UNIX_PATH_MAX, text);
 		out->kind = REST_URI_UNIX;
 		snprintf(out->path, sizeof(out->path), "%s", path);
 		return 0;

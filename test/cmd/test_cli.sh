@@ -66,6 +66,8 @@ bad "malformed number in a device" "--device virtio-gpu: key 'width' needs a dec
 bad "malformed MAC" "--device virtio-net: mac '52:54:00:zz:00:01' is not a MAC address" "${LINUX[@]}" --device virtio-net,nat,mac=52:54:00:zz:00:01
 bad "malformed REST URI" "--restful-uri: unknown scheme" "${LINUX[@]}" --restful-uri ftp://localhost:21
 bad "unix REST URI with a host" "--restful-uri:" "${LINUX[@]}" --restful-uri unix://host/tmp/x.sock
+bad "unix REST socket path over 103 bytes (vfkit's limit)" "--restful-uri: socket path longer than 103 bytes" \
+	"${LINUX[@]}" --restful-uri "unix:///$(printf 'p%.0s' $(seq 103))"
 bad "malformed NBD URI" "--device nbd: uri 'http://h/x' must start with nbd://" "${LINUX[@]}" --device nbd,uri=http://h/x
 bad "--cpus 0" "--cpus: 0 is out of range (1 to 64)" "${LINUX[@]}" --cpus 0
 bad "--memory too small" "--memory: 64 MiB is out of range" "${LINUX[@]}" --memory 64
