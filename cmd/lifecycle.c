@@ -17,6 +17,7 @@
 #include "cmd/services/rest.h"
 #include "cmd/services/vsock_services.h"
 #include "devices/registry.h"
+#include "vz/cleanup_watcher.h"
 
 struct lifecycle {
 	const struct vz_engine_ops *engine;
@@ -197,6 +198,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 	struct rest_server *server = NULL;
 	struct cloud_init_disk *cloud_init = NULL;
 	struct vsock_services *services = NULL;
+	struct cleanup_watcher *watcher = NULL;
 	bool pidfile_written = false;
 	sigset_t blocked, previous;
 	int status = -1;
@@ -211,7 +213,14 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 	pthread_sigmask(SIG_BLOCK, &blocked, &previous);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* First, so that it can clean up after whatever is made from here on
+	 * if vzkit is killed outright. */
+	if (cleanup_watcher_start(&watcher, err) != 0)
+		goto out;
+	engine_options.watcher = watcher;
 	if (cloud_init_disk_create(vz, &cloud_init, err) != 0)
+		goto out;
+	if (cloud_init != NULL && cleanup_watcher_add_file(watcher, cloud_init_disk_path(cloud_init), err) != 0)
 		goto out;
 	if (engine->create(vz, &engine_options, &life.vm, err) != 0)
 		goto out;
@@ -220,8 +229,13 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		if (write_pidfile(options->pidfile, err) != 0)
 			goto out;
 		pidfile_written = true;
+		if (cleanup_watcher_add_file(watcher, options->pidfile, err) != 0)
+			goto out;
 	}
 	if (rest_server_start(&options->rest_uri, &handlers, &server, err) != 0)
+		goto out;
+	if (rest_server_socket_path(server) != NULL &&
+	    cleanup_watcher_add_file(watcher, rest_server_socket_path(server), err) != 0)
 		goto out;
 	if (start_signal_thread(&life, err) != 0)
 		goto out;
@@ -248,6 +262,8 @@ out:
 	cloud_init_disk_free(cloud_init);
 	if (pidfile_written)
 		remove_pidfile(options->pidfile);
+	/* Last: everything above is done, the watcher has nothing left to do. */
+	cleanup_watcher_stop(watcher);
 	pthread_sigmask(SIG_SETMASK, &previous, NULL);
 	return status;
 }

@@ -52,6 +52,10 @@ struct engine_options {
 	 * launcher decides where lines go and filters them by level. May be NULL. */
 	void (*log)(void *context, enum log_level level, const char *message);
 	void *context;
+	/* The launcher's cleanup watcher (vz/cleanup_watcher.h): the engine
+	 * registers what it creates (runtime directory, processes, terminal
+	 * settings) so that a killed launcher leaves nothing behind. May be NULL. */
+	struct cleanup_watcher *watcher;
 };
 
 struct engine_vm; /* one engine's VM, opaque */

@@ -535,6 +535,11 @@ uint16_t rest_server_port(const struct rest_server *server)
 	return server != NULL ? server->port : 0;
 }
 
+const char *rest_server_socket_path(const struct rest_server *server)
+{
+	return server != NULL && server->socket_path[0] != '\0' ? server->socket_path : NULL;
+}
+
 void rest_server_stop(struct rest_server *server)
 {
 	if (server == NULL)

@@ -53,6 +53,8 @@ int rest_server_start(const struct rest_uri *uri, const struct rest_handlers *ha
 		      struct rest_server **out, struct vzk_error *err);
 /* The TCP port being served (0 for a unix socket). */
 uint16_t rest_server_port(const struct rest_server *server);
+/* The unix socket file being served, or NULL (TCP, or no server). */
+const char *rest_server_socket_path(const struct rest_server *server);
 /* Stops serving (waits for the server's threads) and removes the unix
  * socket if it is still the one this server made. NULL ok. */
 void rest_server_stop(struct rest_server *server);

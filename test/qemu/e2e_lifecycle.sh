@@ -62,22 +62,31 @@ else
 	kill -9 $pid
 fi
 
-# 4. kill -9 of vzkit: QEMU and virtiofsd die with it, the runtime dir goes.
+# 4. kill -9 of vzkit: QEMU and virtiofsd die with it; its cleanup watcher
+# removes the runtime dir, the pidfile and the REST socket, then exits.
 "$VZKIT" --bootloader "$(linux_boot wait)" --device virtio-serial,logFilePath="$scratch/kill9.log" \
+	--pidfile "$scratch/kill9.pid" --restful-uri "unix://$scratch/kill9.sock" \
 	--device virtio-fs,sharedDir="$scratch/share",mountTag=share 2> kill9.err &
 pid=$!
 if wait_for_line kill9.log '^VZKIT ready' 60; then
 	check "kill -9: virtiofsd ran" [ -n "$(procs_mentioning "$scratch/share")" ]
 	check "kill -9: runtime directory exists while running" runtime_dir_exists $pid
+	check "kill -9: pidfile and REST socket exist while running" [ -f kill9.pid -a -S kill9.sock ]
+	watcher=$(pgrep -P "$pid" -x vzkit-cleanup)
+	check "kill -9: the cleanup watcher runs (vzkit-cleanup)" [ -n "$watcher" ]
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	gone=0
 	for _ in $(seq 50); do
-		if [ -z "$(procs_mentioning "/tmp/vzkit-$pid-")" ] && runtime_dir_gone $pid; then gone=1; break; fi
+		if [ -z "$(procs_mentioning "/tmp/vzkit-$pid-")" ] && runtime_dir_gone $pid && [ ! -e kill9.pid ] &&
+			[ ! -e kill9.sock ] && ! kill -0 "${watcher:-0}" 2>/dev/null; then gone=1; break; fi
 		sleep 0.1
 	done
 	check "kill -9: no QEMU or virtiofsd left" [ -z "$(procs_mentioning "/tmp/vzkit-$pid-")" ]
-	check "kill -9: runtime directory removed" [ "$gone" -eq 1 ]
+	check "kill -9: runtime directory removed" runtime_dir_gone $pid
+	check "kill -9: pidfile removed" [ ! -e kill9.pid ]
+	check "kill -9: REST socket removed" [ ! -e kill9.sock ]
+	check "kill -9: everything gone within 5 s, watcher exited" [ "$gone" -eq 1 ]
 else
 	fail "kill -9: guest ready" "no VZKIT ready"
 	kill -9 $pid

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vz/cleanup_watcher.h"
 #include "vz/qemu/accel.h"
 #include "vz/qemu/host.h"
 #include "vz/qemu/plan.h"
@@ -48,7 +49,6 @@ struct engine_vm {
 
 	/* running */
 	bool started;
-	int watcher_fd;
 	pid_t qemu_pid;
 	int qemu_pidfd;
 	pid_t *helper_pids;
@@ -153,7 +153,7 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	vm->config = config;
 	vm->options = *options;
 	vm->arch = qemu_host_arch();
-	vm->watcher_fd = vm->qemu_pidfd = vm->stderr_log_fd = -1;
+	vm->qemu_pidfd = vm->stderr_log_fd = -1;
 	vm->request_pipe[0] = vm->request_pipe[1] = -1;
 	vm->qmp.fd = -1;
 	vm->state = VM_STATE_STOPPED;
@@ -395,7 +395,8 @@ static int start_helpers(struct engine_vm *vm, struct vzk_error *err)
 	for (size_t i = 0; i < vm->plan.helper_count; i++) {
 		struct child_spec spec = {.argv = vm->plan.helpers[i].argv.items, .stdin_fd = -1, .stdout_fd = -1,
 					  .stderr_fd = vm->stderr_log_fd, .new_session = true};
-		if (child_spawn(&spec, &vm->helper_pids[i], NULL, err) != 0)
+		if (child_spawn(&spec, &vm->helper_pids[i], NULL, err) != 0 ||
+		    cleanup_watcher_add_process(vm->options.watcher, vm->helper_pids[i], err) != 0)
 			return -1;
 		if (wait_for_socket(vm->plan.helpers[i].socket_path, vm->helper_pids[i], err) != 0)
 			return -1;
@@ -495,8 +496,13 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (mkdir(vm->runtime_dir, 0700) != 0)
 		return vzk_runtime_error(err, "cannot create %s: %s", vm->runtime_dir, strerror(errno));
 	vm->started = true;
+	if (cleanup_watcher_add_tree(vm->options.watcher, vm->runtime_dir, err) != 0)
+		return -1;
 	vm->terminal_saved = vm->plan.uses_stdio && terminal_state_save(&vm->saved_terminal) == 0;
-	vm->watcher_fd = runtime_dir_watcher_start(vm->runtime_dir, vm->terminal_saved ? &vm->saved_terminal : NULL);
+	if (vm->terminal_saved &&
+	    cleanup_watcher_set_terminal(vm->options.watcher, &vm->saved_terminal.settings,
+					 vm->saved_terminal.file_flags, err) != 0)
+		return -1;
 	if (pipe2(vm->request_pipe, O_CLOEXEC) != 0)
 		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
 	snprintf(log_path, sizeof(log_path), "%s/qemu.log", vm->runtime_dir);
@@ -513,7 +519,8 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 		.passed_fd_count = vm->plan.fd_count,
 		.new_session = true,
 	};
-	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0)
+	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0 ||
+	    cleanup_watcher_add_process(vm->options.watcher, vm->qemu_pid, err) != 0)
 		return -1;
 	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
 		char tail[512];
@@ -787,9 +794,10 @@ static void engine_destroy(struct engine_vm *vm)
 		close(vm->request_pipe[0]);
 		close(vm->request_pipe[1]);
 	}
-	if (vm->started)
+	if (vm->started) {
 		remove_tree(vm->runtime_dir);
-	runtime_dir_watcher_stop(vm->watcher_fd);
+		cleanup_watcher_forget(vm->options.watcher, vm->runtime_dir);
+	}
 	for (size_t i = 0; vm->pty_names != NULL && i < vm->config->serial_port_count; i++)
 		free(vm->pty_names[i]);
 	free(vm->pty_names);

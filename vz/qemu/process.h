@@ -1,6 +1,6 @@
 /* Child processes that never outlive vzkit: QEMU and its helpers die with it
- * (PR_SET_PDEATHSIG), and a watcher removes the runtime directory when vzkit
- * is killed outright. */
+ * (PR_SET_PDEATHSIG); the launcher's cleanup watcher (vz/cleanup_watcher.h)
+ * removes the runtime directory when vzkit is killed outright. */
 #ifndef VZKIT_VZ_QEMU_PROCESS_H
 #define VZKIT_VZ_QEMU_PROCESS_H
 
@@ -35,14 +35,6 @@ struct terminal_state {
 int terminal_state_save(struct terminal_state *state);
 /* Async-signal-safe (tcsetattr, fcntl): usable between fork and exec. */
 void terminal_state_restore(const struct terminal_state *state);
-
-/* A process that waits for vzkit to die and then removes `dir` and, when
- * `terminal` is not NULL, puts that state back on vzkit's stdin (QEMU
- * leaves a stdio console raw when it is killed). Returns its lifeline, or -1. */
-int runtime_dir_watcher_start(const char *dir, const struct terminal_state *terminal);
-/* vzkit cleaned up itself: the watcher leaves the terminal alone. */
-void runtime_dir_watcher_stop(int lifeline);
-#define RUNTIME_WATCHER_ORDERLY 'q'
 
 /* rm -r of a directory vzkit made (no symlinks followed). */
 void remove_tree(const char *dir);
