@@ -1,5 +1,6 @@
 #include "test/apple/standin.h"
 
+#include <Block.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,8 @@ static bool guest_obeys = true;
 static struct failure start_failure;
 static bool start_fails;
 static int last_guest_end = -1;
+static bool connect_silent;                /* connectToPort: keeps its handler, answers later or never */
+static void (^pending_connect)(id, id);    /* the kept handler (a copy) */
 static int events_seen, events_before_action;
 static void (*event_action)(void);
 static bool window_closed, window_miniaturized;
@@ -745,6 +748,13 @@ static union rec_value socket_connect(id self, struct sobject *me, const char *t
 	int pair[2];
 
 	(void)me, (void)types, (void)n;
+	if (connect_silent) {
+		/* Apple: while the guest does not listen, "this method does nothing". */
+		if (pending_connect != NULL)
+			Block_release(pending_connect);
+		pending_connect = Block_copy(handler);
+		return (union rec_value){0};
+	}
 	if (failure != NULL) {
 		handler(nil, make_error(failure->domain, failure->code, failure->description));
 		return (union rec_value){0};
@@ -1365,6 +1375,10 @@ void standin_reset(void)
 	if (last_guest_end >= 0)
 		close(last_guest_end);
 	last_guest_end = -1;
+	connect_silent = false;
+	if (pending_connect != NULL)
+		Block_release(pending_connect);
+	pending_connect = NULL;
 	events_seen = 0;
 	events_before_action = 0;
 	event_action = NULL;
@@ -1394,11 +1408,16 @@ const char *standin_problems(void)
 	return text_get(&problem_text);
 }
 
-const char *standin_leaks(void)
+void standin_drain_pool(void)
 {
 	for (size_t i = 0; i < pool_count; i++)
 		release(pool[i]);
 	pool_count = 0;
+}
+
+const char *standin_leaks(void)
+{
+	standin_drain_pool();
 	text_clear(&leak_text);
 	for (size_t i = 0; i < object_count; i++) {
 		struct sobject *o = objects[i];
@@ -1516,6 +1535,32 @@ int standin_vsock_guest_connects(uint32_t port, int *guest_fd)
 		return accepted ? 1 : 0;
 	}
 	return -1;
+}
+
+void standin_vsock_connect_silent(bool silent)
+{
+	connect_silent = silent;
+}
+
+bool standin_vsock_answer_pending(void)
+{
+	void (^handler)(id, id) = pending_connect;
+	int pair[2];
+
+	if (handler == NULL)
+		return false;
+	pending_connect = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) {
+		problem("socketpair failed");
+		Block_release(handler);
+		return false;
+	}
+	if (last_guest_end >= 0)
+		close(last_guest_end);
+	last_guest_end = pair[1];
+	handler(new_connection(pair[0]), nil);
+	Block_release(handler);
+	return true;
 }
 
 int standin_vsock_take_guest_end(void)

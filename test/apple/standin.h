@@ -35,6 +35,8 @@ const char *standin_log(void);
 void standin_clear_log(void);
 /* Messages to released objects, over-releases... ("" when none). */
 const char *standin_problems(void);
+/* Releases what the stand-in autorelease pool holds (a pool pop). */
+void standin_drain_pool(void);
 /* Releases the stand-in autorelease pool, then lists the objects still
  * alive ("" when none), e.g. "VZDiskImageStorageDeviceAttachment#1 (2)". */
 const char *standin_leaks(void);
@@ -64,6 +66,12 @@ void standin_vm_stops_with_error(const char *domain, long code, const char *desc
  * is asked; *guest_fd is the guest's end (the host end went to the engine).
  * 1 accepted, 0 refused, -1 no listener. */
 int standin_vsock_guest_connects(uint32_t port, int *guest_fd);
+/* silent: -connectToPort:completionHandler: keeps its handler and does
+ * nothing more (a guest port nobody listens on), until answer_pending. */
+void standin_vsock_connect_silent(bool silent);
+/* Calls the kept handler with a new connection (the guest started to
+ * listen); false when there is none. */
+bool standin_vsock_answer_pending(void);
 /* The guest end of the last -connectToPort:completionHandler:, or -1; the
  * caller owns it. */
 int standin_vsock_take_guest_end(void);

@@ -2,11 +2,14 @@
  * synchronously: start, the state requests, the delegate's calls, errors,
  * vsock, --gui, and what destroy leaves behind. */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test/apple/rig.h"
@@ -382,6 +385,97 @@ out:
 	session_end(&s, name);
 }
 
+struct connect_call {
+	struct session *s;
+	uint32_t port;
+	int fd;
+	int status;
+	struct vzk_error err;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool done;
+};
+
+static void *connect_thread(void *context)
+{
+	struct connect_call *call = context;
+
+	call->status = apple_engine.vsock_connect(call->s->vm, call->port, &call->fd, &call->err);
+	pthread_mutex_lock(&call->lock);
+	call->done = true;
+	pthread_cond_broadcast(&call->done_cond);
+	pthread_mutex_unlock(&call->lock);
+	return NULL;
+}
+
+/* Whether the call returned within `seconds`. */
+static bool wait_call(struct connect_call *call, int seconds)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += seconds;
+	pthread_mutex_lock(&call->lock);
+	while (!call->done)
+		if (pthread_cond_timedwait(&call->done_cond, &call->lock, &deadline) != 0)
+			break;
+	bool done = call->done;
+	pthread_mutex_unlock(&call->lock);
+	return done;
+}
+
+/* A guest port nobody listens on: the framework never calls the handler. */
+static void vsock_connect_no_answer(void)
+{
+	const char *name = "apple lifecycle vsock connect without answer";
+	struct connect_call call = {.port = 7, .fd = -1};
+	struct session s;
+	pthread_t thread;
+	struct timespec before, after;
+
+	pthread_mutex_init(&call.lock, NULL);
+	pthread_cond_init(&call.done_cond, NULL);
+	if (session_start(&s, name, with_vsock) != 0)
+		goto out;
+	call.s = &s;
+	apple_engine_set_vsock_connect_timeout(s.vm, 200);
+	standin_vsock_connect_silent(true);
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	if (pthread_create(&thread, NULL, connect_thread, &call) != 0)
+		abort();
+	bool returned = wait_call(&call, 3);
+	clock_gettime(CLOCK_MONOTONIC, &after);
+	long waited_ms = (after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000;
+	rig_check("apple vsock_connect: gives up at its deadline when the guest never answers",
+		  returned && call.status != 0 && call.fd == -1 && waited_ms >= 190 &&
+			  strcmp(call.err.message, "cannot connect to the guest's vsock port 7: no answer within 200 ms "
+						   "(is anything listening on it in the guest?)") == 0,
+		  "returned %d after %ld ms, status %d, '%s'", returned, waited_ms, call.status, call.err.message);
+	/* The guest starts to listen after all: the handler comes late. */
+	bool answered = standin_vsock_answer_pending();
+	if (!returned)
+		wait_call(&call, 3);
+	pthread_join(thread, NULL);
+	int guest_end = standin_vsock_take_guest_end();
+	char byte;
+	standin_drain_pool(); /* the connection object goes, and its descriptor with it */
+	struct pollfd readable = {.fd = guest_end, .events = POLLIN};
+	rig_check("apple vsock_connect: a late answer touches no waiter and closes its connection",
+		  answered && guest_end >= 0 && poll(&readable, 1, 1000) == 1 && read(guest_end, &byte, 1) == 0 &&
+			  standin_problems()[0] == '\0',
+		  "answered %d, guest end %d, problems '%s'", answered, guest_end, standin_problems());
+	if (guest_end >= 0)
+		close(guest_end);
+	if (call.fd >= 0)
+		close(call.fd);
+	standin_vsock_connect_silent(false);
+	standin_clear_log();
+out:
+	session_end(&s, name);
+	pthread_cond_destroy(&call.done_cond);
+	pthread_mutex_destroy(&call.lock);
+}
+
 static void vsock_without_device(void)
 {
 	const char *name = "apple lifecycle vsock without device";
@@ -573,6 +667,7 @@ void test_lifecycle(void)
 	destroy_running();
 	silent_stop_is_polled();
 	vsock_listen_connect();
+	vsock_connect_no_answer();
 	vsock_without_device();
 	pty_name();
 	gui();

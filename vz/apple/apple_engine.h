@@ -14,4 +14,7 @@ extern const struct vz_engine_ops apple_engine;
 int apple_engine_create_on_host(const struct vz_vm_configuration *config, const struct engine_options *options,
 				const struct apple_host *host, struct engine_vm **out, struct vzk_error *err);
 
+/* How long vsock_connect waits for an answer (default 5 s; tests shorten it). */
+void apple_engine_set_vsock_connect_timeout(struct engine_vm *vm, unsigned milliseconds);
+
 #endif

@@ -30,6 +30,10 @@
 #define STATE_POLL_MS 250
 /* How long one AppKit event wait lasts under --gui. */
 #define GUI_PUMP_SECONDS 0.1
+/* How long vsock_connect waits for the framework's answer. A guest port
+ * nobody listens on gets no answer at all (Apple: connectToPort: "does
+ * nothing"); Linux's AF_VSOCK gives up after 2 s, a slow guest gets more. */
+#define VSOCK_CONNECT_TIMEOUT_MS 5000
 
 struct apple_listener {
 	struct engine_vm *vm;
@@ -59,6 +63,7 @@ struct engine_vm {
 	struct apple_listener **listeners;
 	size_t listener_count;
 	struct apple_gui *gui;
+	unsigned vsock_connect_timeout_ms;
 
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t changed;
@@ -380,6 +385,7 @@ int apple_engine_create_on_host(const struct vz_vm_configuration *config, const 
 	vm->options = *options;
 	vm->host = *host;
 	vm->state = VM_STATE_STOPPED;
+	vm->vsock_connect_timeout_ms = VSOCK_CONNECT_TIMEOUT_MS;
 	if (options->runtime_dir != NULL && (vm->runtime_dir_option = strdup(options->runtime_dir)) == NULL) {
 		vm_free(vm);
 		return vzk_runtime_error(err, "out of memory");
@@ -706,47 +712,98 @@ static int apple_vsock_listen(struct engine_vm *vm, uint32_t port, void (*on_con
 	return 0;
 }
 
-static void connection_made(const struct apple_host *host, struct apple_completion *connected, id connection,
-			    id error)
+/* One -connectToPort:completionHandler: on the heap, shared by the waiting
+ * thread and the handler: the framework "does nothing" while the guest does
+ * not listen on the port (Apple's documentation), so the waiter gives up
+ * after a deadline and the handler may still come afterwards, or never.
+ * Whoever lets go last frees it; a handler that comes after the waiter gave
+ * up closes what it got and touches nothing else. */
+struct connect_attempt {
+	pthread_mutex_t lock;
+	pthread_cond_t answered;
+	int references; /* the waiter's, and the handler's (or the queue work's) */
+	bool done, abandoned, failed;
+	char message[600];
+	int fd;
+	uint32_t port;
+	struct apple_host host; /* a copy: the handler may outlive the engine VM */
+	id socket_device;       /* +0, used on the queue only */
+};
+
+static void attempt_let_go(struct connect_attempt *attempt)
+{
+	bool last;
+
+	pthread_mutex_lock(&attempt->lock);
+	last = --attempt->references == 0;
+	pthread_mutex_unlock(&attempt->lock);
+	if (!last)
+		return;
+	if (attempt->fd >= 0)
+		close(attempt->fd);
+	pthread_cond_destroy(&attempt->answered);
+	pthread_mutex_destroy(&attempt->lock);
+	free(attempt);
+}
+
+/* The handler's answer (fd >= 0: a duplicate we own), then its reference goes. */
+static void attempt_answer(struct connect_attempt *attempt, int fd, const char *failure)
+{
+	pthread_mutex_lock(&attempt->lock);
+	if (attempt->abandoned || attempt->done) {
+		if (fd >= 0)
+			close(fd);
+	} else {
+		attempt->done = true;
+		attempt->failed = failure != NULL;
+		if (failure != NULL)
+			snprintf(attempt->message, sizeof(attempt->message), "%s", failure);
+		attempt->fd = fd;
+		pthread_cond_broadcast(&attempt->answered);
+	}
+	pthread_mutex_unlock(&attempt->lock);
+	attempt_let_go(attempt);
+}
+
+static void connection_made(struct connect_attempt *attempt, id connection, id error)
 {
 	union apple_value fd;
 	struct vzk_error err = {0};
+	char text[600];
+	void *pool = apple_pool_push();
 	int own_fd;
 
 	if (connection == nil) {
-		apple_completion_finish(connected, error);
-		return;
+		apple_describe_error(error, text, sizeof(text));
+		attempt_answer(attempt, -1, text);
+	} else if (apple_send(&attempt->host, M_SOCKET_CONNECTION_FD, connection, &fd, &err) != 0) {
+		attempt_answer(attempt, -1, err.message);
+	} else if ((own_fd = fcntl(fd.int32, F_DUPFD_CLOEXEC, 0)) < 0) {
+		/* The connection object closes its descriptor when it goes; ours stays. */
+		attempt_answer(attempt, -1, strerror(errno));
+	} else {
+		attempt_answer(attempt, own_fd, NULL);
 	}
-	if (apple_send(host, M_SOCKET_CONNECTION_FD, connection, &fd, &err) != 0) {
-		apple_completion_fail(connected, err.message);
-		return;
-	}
-	own_fd = fcntl(fd.int32, F_DUPFD_CLOEXEC, 0);
-	if (own_fd < 0)
-		apple_completion_fail(connected, strerror(errno));
-	else
-		apple_completion_finish_fd(connected, own_fd);
+	apple_pool_pop(pool);
 }
 
 static void connect_on_queue(void *context)
 {
-	struct queue_work *work = context;
-	struct engine_vm *vm = work->vm;
-	struct apple_completion *connected = work->completion;
-	const struct apple_host *host = &vm->host;
+	struct connect_attempt *attempt = context;
 	struct vzk_error err = {0};
 
-	if (apple_send(host, M_SOCKET_DEVICE_CONNECT, vm->socket_device, NULL, &err, apple_arg_uint32(work->port),
-		       apple_arg_block((void *)^(id connection, id error) {
-			       connection_made(host, connected, connection, error);
-		       })) != 0)
-		apple_completion_fail(connected, err.message);
+	/* The queue work's reference becomes the handler's. */
+	if (apple_send(&attempt->host, M_SOCKET_DEVICE_CONNECT, attempt->socket_device, NULL, &err,
+		       apple_arg_uint32(attempt->port),
+		       apple_arg_block((void *)^(id connection, id error) { connection_made(attempt, connection, error); })) != 0)
+		attempt_answer(attempt, -1, err.message);
 }
 
 static int apple_vsock_connect(struct engine_vm *vm, uint32_t port, int *fd, struct vzk_error *err)
 {
-	struct queue_work work = {.vm = vm, .err = err, .port = port};
-	struct apple_completion connected;
+	struct connect_attempt *attempt;
+	struct timeval now;
+	struct timespec deadline;
 	void *pool;
 	int status = 0;
 
@@ -754,18 +811,51 @@ static int apple_vsock_connect(struct engine_vm *vm, uint32_t port, int *fd, str
 	if (machine_of(vm) == nil || vm->socket_device == nil)
 		return vzk_usage_error(err, "vsock port %u: the VM %s", port,
 				       machine_of(vm) == nil ? "is not running" : "has no virtio-vsock device");
-	apple_completion_init(&connected);
-	work.completion = &connected;
+	attempt = calloc(1, sizeof(*attempt));
+	if (attempt == NULL)
+		return vzk_runtime_error(err, "out of memory");
+	pthread_mutex_init(&attempt->lock, NULL);
+	pthread_cond_init(&attempt->answered, NULL);
+	attempt->references = 2;
+	attempt->fd = -1;
+	attempt->port = port;
+	attempt->host = vm->host;
+	attempt->socket_device = vm->socket_device;
+
+	gettimeofday(&now, NULL);
+	deadline.tv_sec = now.tv_sec + (time_t)(vm->vsock_connect_timeout_ms / 1000);
+	deadline.tv_nsec = (long)now.tv_usec * 1000 + (long)(vm->vsock_connect_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	pool = apple_pool_push();
-	apple_queue_async(vm->queue, connect_on_queue, &work);
-	apple_completion_wait(&connected);
+	apple_queue_async(vm->queue, connect_on_queue, attempt);
 	apple_pool_pop(pool);
-	if (connected.failed)
-		status = vzk_runtime_error(err, "cannot connect to the guest's vsock port %u: %s", port, connected.message);
-	else
-		*fd = connected.fd;
-	apple_completion_destroy(&connected);
+
+	pthread_mutex_lock(&attempt->lock);
+	while (!attempt->done)
+		if (pthread_cond_timedwait(&attempt->answered, &attempt->lock, &deadline) == ETIMEDOUT)
+			break;
+	if (!attempt->done) {
+		attempt->abandoned = true;
+		status = vzk_runtime_error(err, "cannot connect to the guest's vsock port %u: no answer within %u ms "
+						"(is anything listening on it in the guest?)",
+					   port, vm->vsock_connect_timeout_ms);
+	} else if (attempt->failed) {
+		status = vzk_runtime_error(err, "cannot connect to the guest's vsock port %u: %s", port, attempt->message);
+	} else {
+		*fd = attempt->fd;
+		attempt->fd = -1;
+	}
+	pthread_mutex_unlock(&attempt->lock);
+	attempt_let_go(attempt);
 	return status;
+}
+
+void apple_engine_set_vsock_connect_timeout(struct engine_vm *vm, unsigned milliseconds)
+{
+	vm->vsock_connect_timeout_ms = milliseconds;
 }
 
 /* ---- destroy ---- */
