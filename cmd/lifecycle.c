@@ -254,8 +254,9 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 out:
 	stop_signal_thread(&life);
 	rest_server_stop(server);
-	/* The engine goes first: once it is destroyed no vsock callback can
-	 * reach the services any more. */
+	/* Threads that call the engine end before it goes; the services' memory
+	 * stays until no engine callback can reach it any more. */
+	vsock_services_quiesce(services);
 	if (life.vm != NULL)
 		engine->destroy(life.vm);
 	vsock_services_stop(services);

@@ -259,17 +259,27 @@ int vsock_proxy_start(const struct vz_engine_ops *engine, struct engine_vm *vm,
 	return start_ports(proxy, config, err);
 }
 
-void vsock_proxy_stop(struct vsock_proxy *proxy)
+void vsock_proxy_quiesce(struct vsock_proxy *proxy)
 {
-	if (proxy == NULL)
+	if (proxy == NULL || atomic_exchange(&proxy->stopping, true))
 		return;
-	atomic_store(&proxy->stopping, true);
 	if (proxy->wake_pipe[1] >= 0 && write(proxy->wake_pipe[1], "x", 1) != 1)
 		log_message(LOG_LEVEL_DEBUG, "vsock proxy: wake pipe write failed");
 	for (size_t i = 0; i < proxy->host_listener_count; i++) {
 		struct host_listener *listener = &proxy->host_listeners[i];
 		if (listener->thread_started)
 			pthread_join(listener->thread, NULL);
+		listener->thread_started = false;
+	}
+}
+
+void vsock_proxy_stop(struct vsock_proxy *proxy)
+{
+	if (proxy == NULL)
+		return;
+	vsock_proxy_quiesce(proxy);
+	for (size_t i = 0; i < proxy->host_listener_count; i++) {
+		struct host_listener *listener = &proxy->host_listeners[i];
 		close(listener->fd);
 		unix_socket_remove_if_ours(listener->path, &listener->identity);
 	}

@@ -14,8 +14,11 @@ struct vsock_proxy;
  * there is none. Needs engine->vsock_listen/vsock_connect. */
 int vsock_proxy_start(const struct vz_engine_ops *engine, struct engine_vm *vm,
 		      const struct vz_vm_configuration *config, struct vsock_proxy **out, struct vzk_error *err);
-/* Closes every connection, joins every thread, removes the unix sockets it
- * made. NULL ok. */
+/* Joins the threads that call into the engine (the connect-mode accept
+ * loops); guest connections arriving afterwards are closed at once. NULL ok. */
+void vsock_proxy_quiesce(struct vsock_proxy *proxy);
+/* Quiesces, closes every connection, joins every thread, removes the unix
+ * sockets it made. NULL ok. */
 void vsock_proxy_stop(struct vsock_proxy *proxy);
 
 #endif

@@ -30,11 +30,21 @@ int vsock_services_start(const struct vz_engine_ops *engine, struct engine_vm *v
 	return 0;
 }
 
+void vsock_services_quiesce(struct vsock_services *services)
+{
+	if (services == NULL)
+		return;
+	/* timesync only calls the engine: it can go now. */
+	timesync_stop(services->timesync);
+	services->timesync = NULL;
+	vsock_proxy_quiesce(services->proxy);
+}
+
 void vsock_services_stop(struct vsock_services *services)
 {
 	if (services == NULL)
 		return;
-	timesync_stop(services->timesync);
+	vsock_services_quiesce(services);
 	vsock_proxy_stop(services->proxy);
 	ignition_server_stop(services->ignition);
 	free(services);

@@ -18,8 +18,13 @@ struct vsock_services;
 int vsock_services_start(const struct vz_engine_ops *engine, struct engine_vm *vm,
 			 const struct vz_vm_configuration *config, struct vsock_services **out,
 			 struct vzk_error *err);
-/* Stops them all (every connection closed, every thread joined, every unix
- * socket it made removed). Must run before the engine VM is destroyed. NULL ok. */
+/* Ends every thread that calls into the engine (timesync, the connect-mode
+ * accept loops): call it before the engine VM is destroyed. What the engine
+ * calls back (guest connections) still lands safely and is closed. NULL ok. */
+void vsock_services_quiesce(struct vsock_services *services);
+/* Stops them all (quiesced first; every connection closed, every thread
+ * joined, every unix socket it made removed): call it after the engine VM
+ * is destroyed, when no engine callback can come any more. NULL ok. */
 void vsock_services_stop(struct vsock_services *services);
 
 #endif

@@ -1,5 +1,6 @@
 TEST_PROGRAMS += \
 	test/cmd/test_args \
+	test/cmd/test_lifecycle \
 	test/cmd/test_cloudinit
 TEST_SCRIPTS += \
 	test/cmd/test_cli.sh
