@@ -6,6 +6,7 @@
 #   make demo       install missing packages, build, boot the demo guest
 #   make bench      benchmarks (not tests)
 #   make fuzz       run each fuzz target for a bounded time (clang, libFuzzer)
+#   make cross-macos compile (and link) the macOS build here, for arm64 and x86_64
 #   make install PREFIX=/usr/local DESTDIR=
 
 CC ?= cc
@@ -13,6 +14,10 @@ PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD ?= build/release
+# The OS the build is for (make cross-macos sets Darwin on Linux).
+ifndef HOST_OS
+HOST_OS := $(shell uname -s)
+endif
 
 PKGS := jansson libmicrohttpd
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -46,7 +51,7 @@ include test/module.mk
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJS = $(MAIN_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all check check-build check-long demo bench fuzz fuzz-build install clean deps sign
+.PHONY: all check check-build check-long demo bench fuzz fuzz-build install clean deps sign cross-macos print-srcs
 all: vzkit
 
 vzkit: $(BUILD)/vzkit
@@ -62,7 +67,7 @@ sign: vzkit
 
 $(BUILD)/libvzkit.a: $(LIB_OBJS)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -128,6 +133,16 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_TARGETS:.c=)
 
 fuzz-build: $(addprefix $(BUILD)/,$(FUZZ_TARGETS:.c=))
+
+# The macOS build compiled on Linux with zig cc and Apple's libc headers, warnings
+# as errors, and linked as far as the headers' SDK piece allows
+# (test/cross-macos/README.md). Also part of make check.
+cross-macos: deps
+	bash test/cross-macos/test_cross_macos.sh
+
+# The sources of this build (HOST_OS=Darwin: the macOS build's), for cross-macos.
+print-srcs:
+	@echo $(LIB_SRCS) $(MAIN_SRCS)
 
 install: vzkit
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

@@ -23,7 +23,7 @@ MAIN_SRCS += \
 
 # The downloader (cmd/services/fetch.c): libcurl; sha256 from libcrypto on
 # Linux, from CommonCrypto (part of the OS) on macOS.
-ifeq ($(shell uname -s),Darwin)
+ifeq ($(HOST_OS),Darwin)
 LIBS += -lcurl
 else
 PKGS += libcurl libcrypto

@@ -203,8 +203,9 @@ static int virtio_net_emit(const void *config, key_set_mask given, struct vz_vm_
 		parse_mac(net->mac, device->mac_address);
 	} else {
 		/* Random, locally administered, unicast — what VZMACAddress
-		 * randomLocallyAdministeredAddress gives. */
-		if (getrandom(device->mac_address, sizeof(device->mac_address), 0) != sizeof(device->mac_address))
+		 * randomLocallyAdministeredAddress gives. getentropy: in
+		 * <sys/random.h> on Linux (glibc 2.25+) and macOS alike. */
+		if (getentropy(device->mac_address, sizeof(device->mac_address)) != 0)
 			return vzk_runtime_error(err, "cannot read random bytes for a MAC address");
 		device->mac_address[0] = (uint8_t)((device->mac_address[0] & 0xfc) | 0x02);
 	}

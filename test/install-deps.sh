@@ -1,13 +1,18 @@
 #!/bin/sh
 # Installs the Debian packages listed in $1 that are missing (lines "ARCH: pkg"
-# apply to that dpkg architecture only). Needs root and apt-get; elsewhere it
+# apply to that dpkg architecture only; "pkg unless CMD" is wanted only when no
+# command CMD is on PATH, e.g. npm that came with another Node.js package). Needs root and apt-get; elsewhere it
 # only reports what is missing.
 set -u
 list=${1:-debian-packages.txt}
 command -v dpkg-query >/dev/null 2>&1 || { echo "install-deps: not a Debian system; install the packages in $list by hand" >&2; exit 0; }
 arch=$(dpkg --print-architecture)
-wanted=$(sed -e 's/#.*//' "$list" | while read -r a b; do
+wanted=$(sed -e 's/#.*//' "$list" | while read -r a b c; do
 	[ -z "$a" ] && continue
+	if [ "$b" = unless ]; then
+		command -v "$c" >/dev/null 2>&1 || echo "$a"
+		continue
+	fi
 	case $a in
 	*:) [ "${a%:}" = "$arch" ] && echo "$b" ;;
 	*) echo "$a" ;;

@@ -8,4 +8,5 @@ include test/apple/tests.mk
 include test/cmd/tests.mk
 include test/rest/tests.mk
 include test/services/tests.mk
+include test/cross-macos/tests.mk
 include test/layout/tests.mk

@@ -1,7 +1,8 @@
 /* --timesync: after the host resumes from suspend, the guest's clock is set
  * through qemu-guest-agent (guest-set-time) on the given vsock port. A resume
- * shows as CLOCK_BOOTTIME gaining on CLOCK_MONOTONIC (the latter stops
- * during suspend). */
+ * shows as a clock that counts suspend gaining on one that stops during it:
+ * CLOCK_BOOTTIME and CLOCK_MONOTONIC on Linux; on macOS, CLOCK_MONOTONIC
+ * (which counts sleep there) and CLOCK_UPTIME_RAW. */
 #include "cmd/services/timesync.h"
 
 #include <errno.h>
@@ -18,6 +19,14 @@
 
 #include "cmd/log/log.h"
 #include "cmd/services/unix_socket.h"
+
+#if defined(__APPLE__)
+#define CLOCK_COUNTING_SUSPEND CLOCK_MONOTONIC
+#define CLOCK_STOPPED_IN_SUSPEND CLOCK_UPTIME_RAW
+#else
+#define CLOCK_COUNTING_SUSPEND CLOCK_BOOTTIME
+#define CLOCK_STOPPED_IN_SUSPEND CLOCK_MONOTONIC
+#endif
 
 struct timesync {
 	const struct vz_engine_ops *engine;
@@ -38,8 +47,8 @@ bool timesync_host_resumed(int64_t boottime_minus_monotonic_ns_before,
 static int64_t boottime_minus_monotonic(void)
 {
 	struct timespec boottime, monotonic;
-	clock_gettime(CLOCK_BOOTTIME, &boottime);
-	clock_gettime(CLOCK_MONOTONIC, &monotonic);
+	clock_gettime(CLOCK_COUNTING_SUSPEND, &boottime);
+	clock_gettime(CLOCK_STOPPED_IN_SUSPEND, &monotonic);
 	return (int64_t)(boottime.tv_sec - monotonic.tv_sec) * 1000000000LL +
 	       (boottime.tv_nsec - monotonic.tv_nsec);
 }

@@ -29,7 +29,7 @@ APPLE_DARWIN_SRCS := \
 # after every link (doc/host-facts.md, "Building the Apple engine on Linux"). NBD servers also need network.client.
 APPLE_ENTITLEMENTS := vzkit.entitlements
 
-ifeq ($(shell uname -s),Darwin)
+ifeq ($(HOST_OS),Darwin)
 LIB_SRCS += $(APPLE_ENGINE_SRCS) $(APPLE_DARWIN_SRCS)
 BASE_CFLAGS += -fblocks
 LIBS += -framework Virtualization -framework AppKit -framework Foundation -framework CoreFoundation -lobjc

@@ -1,5 +1,5 @@
 # vz/qemu/: the QEMU engine (Linux hosts).
-ifneq ($(shell uname -s),Darwin)
+ifneq ($(HOST_OS),Darwin)
 LIB_SRCS += \
 	vz/qemu/accel.c \
 	vz/qemu/engine.c \
