@@ -108,7 +108,7 @@ struct vz_network_device {
 
 /* ---- serial ports (VZVirtioConsoleDeviceSerialPortConfiguration) ---- */
 enum vz_serial_attachment_kind {
-	VZ_SERIAL_ATTACHMENT_FILE = 0, /* VZFileSerialPortAttachment (append) */
+	VZ_SERIAL_ATTACHMENT_FILE = 0, /* VZFileSerialPortAttachment (truncated at each run) */
 	VZ_SERIAL_ATTACHMENT_STDIO,    /* VZFileHandleSerialPortAttachment on stdin/stdout */
 	VZ_SERIAL_ATTACHMENT_PTY,      /* VZFileHandleSerialPortAttachment on a new pty */
 };

@@ -757,8 +757,9 @@ static bool rule_serial(struct checker *c)
 		    strcmp(chardev.implied, kinds[port->attachment]) != 0)
 			return fault(c, "%s: not a %s chardev", id, kinds[port->attachment]);
 		if (port->attachment == VZ_SERIAL_ATTACHMENT_FILE &&
-		    (!opt_is(&chardev, "path", port->log_path) || !opt_is(&chardev, "append", "on")))
-			return fault(c, "%s: path does not read back as %s (appending)", id, port->log_path);
+		    (!opt_is(&chardev, "path", port->log_path) || opt_is(&chardev, "append", "on")))
+			return fault(c, "%s: path does not read back as %s (truncated at each run, like vfkit)", id,
+				     port->log_path);
 		stdio = stdio || port->attachment == VZ_SERIAL_ATTACHMENT_STDIO;
 	}
 	if (c->plan->uses_stdio != stdio)

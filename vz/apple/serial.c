@@ -75,8 +75,10 @@ static id serial_attachment(struct apple_builder *b, const struct vz_serial_port
 		url = apple_file_url(b, port->log_path);
 		if (url == nil)
 			return nil;
+		/* append:NO replaces the file's contents, as vfkit does: a tool
+		 * waiting for a boot marker must not match the previous run. */
 		return apple_new(b, C_VZFileSerialPortAttachment, M_FILE_SERIAL_INIT, apple_arg_object(url),
-				 apple_arg_bool(true), apple_arg_error_out());
+				 apple_arg_bool(false), apple_arg_error_out());
 	case VZ_SERIAL_ATTACHMENT_STDIO:
 		return stdio_attachment(b);
 	case VZ_SERIAL_ATTACHMENT_PTY:

@@ -323,7 +323,8 @@ static void add_serial_ports(const struct vz_vm_configuration *config, const str
 		switch (port->attachment) {
 		case VZ_SERIAL_ATTACHMENT_FILE: {
 			char *prefix = NULL;
-			if (asprintf(&prefix, "file,id=console%zu,append=on,path=", i) < 0) {
+			/* Truncated at each run, like vfkit's log files (doc/vzkit.1). */
+			if (asprintf(&prefix, "file,id=console%zu,path=", i) < 0) {
 				argv->failed = 1;
 				return;
 			}
