@@ -18,7 +18,7 @@ const char *__lsan_default_suppressions(void)
 
 int main(void)
 {
-	/* A stdio serial port puts a terminal stdin in raw mode: keep the
+	/* A stdio serial port sets up a terminal stdin for the console: keep the
 	 * user's terminal out of it. */
 	if (freopen("/dev/null", "r", stdin) == NULL)
 		return 1;

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
+#include <pty.h>
 
 #include "devices/registry.h"
 #include "test/apple/rig.h"
@@ -802,6 +804,53 @@ static void check_rosetta_skipped(void)
 	vz_vm_configuration_free(&config);
 }
 
+/* stdio on a terminal: vfkit's console mode, not cfmakeraw. */
+static void check_stdio_terminal(void)
+{
+	struct vz_vm_configuration config;
+	struct apple_host host = RIG_HOST_DEFAULT;
+	struct apple_builder_options live = {.mode = APPLE_MODE_LIVE, .host = &host, .runtime_dir = rig_tmpdir()};
+	struct apple_builder *b;
+	struct vzk_error err = {0};
+	struct termios before, during, after;
+	int master, peer, saved_stdin;
+
+	if (openpty(&master, &peer, NULL, NULL, NULL) != 0) {
+		rig_skip("apple stdio terminal", "no pty");
+		return;
+	}
+	saved_stdin = dup(STDIN_FILENO);
+	dup2(peer, STDIN_FILENO);
+	tcgetattr(peer, &before);
+	standin_reset();
+	rig_config_init(&config);
+	serial_stdio(&config);
+	b = apple_builder_new(&live);
+	apple_builder_set_error(b, &err);
+	bool built = apple_build_configuration(b, &config) != nil;
+	tcgetattr(peer, &during);
+	rig_check("apple stdio terminal: keys go to the guest unechoed and unedited, CR stays CR",
+		  built && !(during.c_lflag & ICANON) && !(during.c_lflag & ECHO) && !(during.c_iflag & ICRNL),
+		  "built %d (%s), lflag %#lx iflag %#lx", built, err.message, (unsigned long)during.c_lflag,
+		  (unsigned long)during.c_iflag);
+	rig_check("apple stdio terminal: Ctrl-C still signals vzkit (a graceful stop, as vfkit)",
+		  (during.c_lflag & ISIG) != 0, "ISIG cleared");
+	rig_check("apple stdio terminal: vzkit's own lines keep their carriage returns",
+		  (during.c_oflag & OPOST) != 0 && (during.c_oflag & ONLCR) == (before.c_oflag & ONLCR), "oflag %#lx",
+		  (unsigned long)during.c_oflag);
+	apple_builder_free(b);
+	tcgetattr(peer, &after);
+	rig_check("apple stdio terminal: restored when the configuration goes",
+		  after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag && after.c_oflag == before.c_oflag,
+		  "lflag %#lx, want %#lx", (unsigned long)after.c_lflag, (unsigned long)before.c_lflag);
+	dup2(saved_stdin, STDIN_FILENO);
+	close(saved_stdin);
+	close(peer);
+	close(master);
+	standin_leaks();
+	vz_vm_configuration_free(&config);
+}
+
 void test_config(void)
 {
 	for (size_t i = 0; i < sizeof(golden_cases) / sizeof(golden_cases[0]); i++)
@@ -809,6 +858,7 @@ void test_config(void)
 	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++)
 		run_error(&error_cases[i]);
 	check_rosetta_skipped();
+	check_stdio_terminal();
 	if (gvproxy_fd >= 0)
 		close(gvproxy_fd);
 	gvproxy_fd = -1;

@@ -696,18 +696,25 @@ const char *apple_builder_pty_name(const struct apple_builder *b, size_t serial_
 	return NULL;
 }
 
-int apple_keep_raw_terminal(struct apple_builder *b, int fd)
+int apple_keep_console_terminal(struct apple_builder *b, int fd)
 {
-	struct termios raw;
+	struct termios console;
 
 	if (b->terminal_saved)
 		return 0;
 	if (tcgetattr(fd, &b->terminal) != 0)
 		return vzk_runtime_error(b->err, "cannot read the terminal settings: %s", strerror(errno));
-	raw = b->terminal;
-	cfmakeraw(&raw);
-	if (tcsetattr(fd, TCSANOW, &raw) != 0)
-		return vzk_runtime_error(b->err, "cannot put the terminal in raw mode: %s", strerror(errno));
+	/* vfkit's console mode (Apple's "Running Linux in a virtual machine"):
+	 * keys go to the guest one by one, unechoed, CR not turned into NL.
+	 * Not cfmakeraw: ISIG stays, so Ctrl-C is vzkit's graceful stop, and
+	 * OPOST stays, so vzkit's own lines keep their carriage returns. */
+	console = b->terminal;
+	console.c_iflag &= ~(tcflag_t)ICRNL;
+	console.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	console.c_cc[VMIN] = 1;
+	console.c_cc[VTIME] = 0;
+	if (tcsetattr(fd, TCSANOW, &console) != 0)
+		return vzk_runtime_error(b->err, "cannot set up the terminal for the console: %s", strerror(errno));
 	b->terminal_saved = true;
 	b->terminal_fd = fd;
 	return 0;

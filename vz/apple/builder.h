@@ -91,8 +91,9 @@ void apple_note(struct apple_builder *b, const char *fmt, ...) __attribute__((fo
 int apple_keep_fd(struct apple_builder *b, int fd);
 int apple_keep_path(struct apple_builder *b, const char *path);
 int apple_keep_pty_name(struct apple_builder *b, size_t serial_index, const char *name);
-/* Puts a terminal in raw mode until the builder is freed. */
-int apple_keep_raw_terminal(struct apple_builder *b, int fd);
+/* Puts a terminal in console mode (no echo, no line editing; Ctrl-C still
+ * signals vzkit) until the builder is freed. */
+int apple_keep_console_terminal(struct apple_builder *b, int fd);
 /* The pty of serial port serial_index, or NULL. */
 const char *apple_builder_pty_name(const struct apple_builder *b, size_t serial_index);
 

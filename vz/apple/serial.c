@@ -16,10 +16,12 @@ static id stdio_attachment(struct apple_builder *b)
 {
 	id input, output;
 
-	/* A terminal passes every key to the guest, and shows its output as is. */
+	/* A terminal passes keys to the guest as typed; Ctrl-C stops the VM
+	 * gracefully, as with vfkit. */
 	if (apple_planning(b))
-		apple_note(b, "stdin goes into raw mode while the VM runs when it is a terminal");
-	else if (isatty(STDIN_FILENO) && apple_keep_raw_terminal(b, STDIN_FILENO) != 0)
+		apple_note(b, "stdin goes into console mode (no echo, no line editing, Ctrl-C stops the VM) while the VM "
+			      "runs when it is a terminal");
+	else if (isatty(STDIN_FILENO) && apple_keep_console_terminal(b, STDIN_FILENO) != 0)
 		return nil;
 	input = apple_file_handle(b, STDIN_FILENO);
 	output = apple_file_handle(b, STDOUT_FILENO);
