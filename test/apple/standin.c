@@ -116,6 +116,7 @@ struct sobject {
 	long state;   /* VZVirtualMachine */
 	id delegate;  /* weak */
 	id socket_devices;
+	id ports; /* VZVirtioConsoleDeviceConfiguration: its port array */
 	struct port_listener listeners[16];
 	size_t listener_count;
 };
@@ -260,6 +261,9 @@ static void dealloc(struct sobject *o)
 	if (o->socket_devices != nil)
 		release(o->socket_devices);
 	o->socket_devices = nil;
+	if (o->ports != nil)
+		release(o->ports);
+	o->ports = nil;
 	if (o->fd >= 0 && strcmp(o->class_name, "VZVirtioSocketConnection") == 0)
 		close(o->fd); /* like the real connection object */
 	o->fd = -1;
@@ -713,6 +717,16 @@ static union rec_value vm_socket_devices(id self, struct sobject *me, const char
 	return (union rec_value){.o = me->socket_devices};
 }
 
+/* The device makes its port array once and owns it (the getter is +0). */
+static union rec_value console_ports(id self, struct sobject *me, const char *types, union rec_value *args,
+				     size_t n)
+{
+	(void)self, (void)types, (void)args, (void)n;
+	if (me->ports == nil)
+		me->ports = new_object_named("VZVirtioConsolePortConfigurationArray")->self;
+	return (union rec_value){.o = me->ports};
+}
+
 static union rec_value set_delegate(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
 {
 	(void)self, (void)types, (void)n;
@@ -917,6 +931,7 @@ static const struct {
 	{"VZVirtualMachine", "canRequestStop", vm_can_request_stop},
 	{"VZVirtualMachine", "socketDevices", vm_socket_devices},
 	{"VZVirtualMachine", "setDelegate:", set_delegate},
+	{"VZVirtioConsoleDeviceConfiguration", "ports", console_ports},
 	{"VZVirtioSocketListener", "setDelegate:", set_delegate},
 	{"VZVirtioSocketDevice", "setSocketListener:forPort:", socket_set_listener},
 	{"VZVirtioSocketDevice", "connectToPort:completionHandler:", socket_connect},

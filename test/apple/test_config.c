@@ -285,9 +285,17 @@ static void serial_stdio(struct vz_vm_configuration *config)
 	vz_add_serial_port(config)->attachment = VZ_SERIAL_ATTACHMENT_STDIO;
 }
 
+/* vfkit's layout: log files as console serial ports, ptys as the ports of
+ * one console device. */
 static void serial_pty(struct vz_vm_configuration *config)
 {
+	struct vz_serial_port *port;
+
 	serial_file(config);
+	vz_add_serial_port(config)->attachment = VZ_SERIAL_ATTACHMENT_PTY;
+	port = vz_add_serial_port(config);
+	port->attachment = VZ_SERIAL_ATTACHMENT_FILE;
+	port->log_path = rig_path("console2.log");
 	vz_add_serial_port(config)->attachment = VZ_SERIAL_ATTACHMENT_PTY;
 }
 
@@ -299,6 +307,10 @@ static void serial_pty_check(struct apple_builder *b)
 	rig_check("apple serial pty: port 1 has a pty", name != NULL && stat(name, &st) == 0 && S_ISCHR(st.st_mode),
 		  "pty name %s", name != NULL ? name : "(none)");
 	rig_check("apple serial pty: port 0 (a file) has none", apple_builder_pty_name(b, 0) == NULL, "it has one");
+	const char *second = apple_builder_pty_name(b, 3);
+	rig_check("apple serial pty: port 3 has a pty of its own",
+		  second != NULL && name != NULL && strcmp(second, name) != 0 && stat(second, &st) == 0 && S_ISCHR(st.st_mode),
+		  "pty name %s", second != NULL ? second : "(none)");
 }
 
 static void vsock(struct vz_vm_configuration *config)
@@ -702,6 +714,9 @@ static const struct error_case error_cases[] = {
 	 "this host runs macOS 13.0"},
 	{"gate disk modes on macOS 11", {{11, 0}, APPLE_HOST_X86_64}, disk_modes, AT_CREATE, VZK_ERR_USAGE,
 	 "--device virtio-blk $TMP/disk.img: caching and synchronization modes need macOS 12.0 or newer"},
+	{"gate pty console on macOS 12", {{12, 6}, APPLE_HOST_ARM64}, serial_pty, AT_CREATE, VZK_ERR_USAGE,
+	 "--device virtio-serial pty: VZVirtioConsoleDeviceConfiguration needs macOS 13.0 or newer; "
+	 "this host runs macOS 12.6"},
 	{"gate virtio-fs on macOS 11", {{11, 0}, APPLE_HOST_X86_64}, virtio_fs, AT_CREATE, VZK_ERR_USAGE,
 	 "--device virtio-fs $TMP/shared: VZVirtioFileSystemDeviceConfiguration needs macOS 12.0 or newer; "
 	 "this host runs macOS 11.0"},

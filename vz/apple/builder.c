@@ -505,6 +505,21 @@ int apple_ask_list(struct apple_builder *b, enum apple_message_id message, id re
 	return send_args(b, message, receiver, args, count, result);
 }
 
+id apple_get_object(struct apple_builder *b, enum apple_message_id message, id receiver,
+		    enum apple_class_id result_class)
+{
+	union apple_value answer;
+
+	if (apple_ask(b, message, receiver, &answer) != 0)
+		return nil;
+	if (b->mode == APPLE_MODE_PLAN)
+		return plan_instance(b, result_class);
+	if (answer.object == nil)
+		vzk_runtime_error(b->err, "%c[%s %s] answered nil", apple_messages[message].kind,
+				  apple_classes[apple_messages[message].declared_in].name, apple_messages[message].selector);
+	return answer.object;
+}
+
 /* ---- Foundation values ---- */
 
 /* Sends alloc + init to a Foundation class; the plan gets only the handle. */

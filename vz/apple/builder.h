@@ -74,6 +74,11 @@ int apple_ask_list(struct apple_builder *b, enum apple_message_id message, id re
 	apple_ask_list((b), (message), (receiver), (result), ##__VA_ARGS__, \
 		       ((struct apple_arg){.kind = APPLE_ARG_END}))
 
+/* A getter whose answer is an object the receiver owns (+0), of class
+ * result_class; while planning, a new handle of that class. nil with error. */
+id apple_get_object(struct apple_builder *b, enum apple_message_id message, id receiver,
+		    enum apple_class_id result_class);
+
 /* Foundation values (owned); nil with error. */
 id apple_nsstring(struct apple_builder *b, const char *text);
 id apple_file_url(struct apple_builder *b, const char *path); /* relative paths are made absolute */

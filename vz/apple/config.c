@@ -57,14 +57,24 @@ out:
 static int serial_ports(struct apple_builder *b, const struct vz_vm_configuration *config, id configuration)
 {
 	id *items = new_items(b, config->serial_port_count);
+	size_t count = 0;
+	id console = nil;
 	int status = -1;
 
 	if (items == NULL)
 		return -1;
-	for (size_t i = 0; i < config->serial_port_count; i++)
-		if ((items[i] = apple_serial_port(b, &config->serial_ports[i], i)) == nil)
+	for (size_t i = 0; i < config->serial_port_count; i++) {
+		if (config->serial_ports[i].attachment == VZ_SERIAL_ATTACHMENT_PTY)
+			continue;
+		if ((items[count++] = apple_serial_port(b, &config->serial_ports[i], i)) == nil)
 			goto out;
-	status = set_list(b, M_CONFIG_SET_SERIAL_PORTS, configuration, items, config->serial_port_count);
+	}
+	if (count > 0 && set_list(b, M_CONFIG_SET_SERIAL_PORTS, configuration, items, count) != 0)
+		goto out;
+	if (apple_console_device(b, config, &console) != 0 ||
+	    (console != nil && set_list(b, M_CONFIG_SET_CONSOLE_DEVICES, configuration, &console, 1) != 0))
+		goto out;
+	status = 0;
 out:
 	free(items);
 	return status;

@@ -109,6 +109,7 @@ SIG_VOID(v_U, "v@:Q", void (*)(id, SEL, NSUInteger), A(0, uinteger))
 SIG_VOID(v_Z, "v@:Z", void (*)(id, SEL, BOOL), A(0, boolean))
 SIG_VOID(v_b, "v@:@?", void (*)(id, SEL, void *), A(0, block))
 SIG_VOID(v_oI, "v@:@I", void (*)(id, SEL, id, uint32_t), A(0, object), A(1, uint32))
+SIG_VOID(v_oU, "v@:@Q", void (*)(id, SEL, id, NSUInteger), A(0, object), A(1, uinteger))
 SIG_VOID(v_I, "v@:I", void (*)(id, SEL, uint32_t), A(0, uint32))
 SIG_VOID(v_Ib, "v@:I@?", void (*)(id, SEL, uint32_t, void *), A(0, uint32), A(1, block))
 
@@ -116,7 +117,7 @@ static const struct apple_signature *const signatures[] = {
 	&sig_o, &sig_o_o, &sig_o_oo, &sig_o_oUe, &sig_o_oZe, &sig_o_oZqqe, &sig_o_oZqe, &sig_o_odZqe,
 	&sig_o_oZ, &sig_o_e, &sig_o_qq, &sig_o_qqq, &sig_o_s, &sig_o_pU, &sig_o_U, &sig_o_iZ, &sig_o_d,
 	&sig_o_UooZ, &sig_o_rUUZ, &sig_Z, &sig_Z_e, &sig_Z_oe, &sig_Z_q, &sig_q, &sig_U, &sig_i, &sig_s,
-	&sig_v, &sig_v_o, &sig_v_U, &sig_v_Z, &sig_v_b, &sig_v_oI, &sig_v_I, &sig_v_Ib,
+	&sig_v, &sig_v_o, &sig_v_U, &sig_v_Z, &sig_v_b, &sig_v_oI, &sig_v_oU, &sig_v_I, &sig_v_Ib,
 };
 
 static const struct apple_signature *find_signature(const char *types)

@@ -72,6 +72,7 @@ static id serial_attachment(struct apple_builder *b, const struct vz_serial_port
 {
 	id url;
 
+	(void)index;
 	switch (port->attachment) {
 	case VZ_SERIAL_ATTACHMENT_FILE:
 		url = apple_file_url(b, port->log_path);
@@ -84,7 +85,7 @@ static id serial_attachment(struct apple_builder *b, const struct vz_serial_port
 	case VZ_SERIAL_ATTACHMENT_STDIO:
 		return stdio_attachment(b);
 	case VZ_SERIAL_ATTACHMENT_PTY:
-		return pty_attachment(b, index);
+		break; /* a console port, apple_console_device */
 	}
 	vzk_runtime_error(apple_builder_error(b), "internal error: unknown serial attachment %d", (int)port->attachment);
 	return nil;
@@ -107,4 +108,40 @@ id apple_serial_port(struct apple_builder *b, const struct vz_serial_port *port,
 		return nil;
 	}
 	return configuration;
+}
+
+/* The pty ports, in the user's order, as ports 0.. of one console device:
+ * the guest sees them as hvc consoles of their own, whatever the log-file
+ * ports around them (the numbering vfkit gives). */
+int apple_console_device(struct apple_builder *b, const struct vz_vm_configuration *config, id *out)
+{
+	struct vzk_error *err = apple_builder_error(b);
+	NSUInteger next = 0;
+	id device, ports;
+
+	*out = nil;
+	for (size_t i = 0; i < config->serial_port_count; i++)
+		if (config->serial_ports[i].attachment == VZ_SERIAL_ATTACHMENT_PTY)
+			next++;
+	if (next == 0)
+		return 0;
+	next = 0;
+	device = apple_new(b, C_VZVirtioConsoleDeviceConfiguration, M_CONSOLE_DEVICE_INIT);
+	ports = device != nil ? apple_get_object(b, M_CONSOLE_DEVICE_PORTS, device, C_VZVirtioConsolePortConfigurationArray)
+			      : nil;
+	if (ports == nil)
+		return vzk_error_prefix(err, "--device virtio-serial pty");
+	for (size_t i = 0; i < config->serial_port_count; i++) {
+		id port, attachment;
+		if (config->serial_ports[i].attachment != VZ_SERIAL_ATTACHMENT_PTY)
+			continue;
+		port = apple_new(b, C_VZVirtioConsolePortConfiguration, M_CONSOLE_PORT_INIT);
+		attachment = port != nil ? pty_attachment(b, i) : nil;
+		if (attachment == nil || apple_call(b, M_CONSOLE_PORT_SET_ATTACHMENT, port, apple_arg_object(attachment)) != 0 ||
+		    apple_call(b, M_CONSOLE_PORT_SET_IS_CONSOLE, port, apple_arg_bool(true)) != 0 ||
+		    apple_call(b, M_CONSOLE_PORTS_SET, ports, apple_arg_object(port), apple_arg_uinteger(next++)) != 0)
+			return vzk_error_prefix(err, "--device virtio-serial pty");
+	}
+	*out = device;
+	return 0;
 }

@@ -23,8 +23,10 @@ id apple_storage_device(struct apple_builder *b, const struct vz_storage_device 
 /* network.c: index numbers the host socket of a unix-socket attachment. */
 id apple_network_device(struct apple_builder *b, const struct vz_network_device *device, size_t index);
 
-/* serial.c */
+/* serial.c: a log-file or stdio port; the pty ports go into the console device. */
 id apple_serial_port(struct apple_builder *b, const struct vz_serial_port *port, size_t index);
+/* *out stays nil when no port is a pty. */
+int apple_console_device(struct apple_builder *b, const struct vz_vm_configuration *config, id *out);
 
 /* shares.c: *out stays nil when a Rosetta share is skipped (ignore-if-missing). */
 int apple_directory_share(struct apple_builder *b, const struct vz_directory_share *share, id *out);
