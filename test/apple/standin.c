@@ -1542,6 +1542,12 @@ int standin_vsock_guest_connects(uint32_t port, int *guest_fd)
 			problem("the socket listener's delegate does not respond to %s", sel_getName(sel));
 			return -1;
 		}
+		/* The runtime's own BOOL code: the GNU runtime's BOOL is unsigned char. */
+		Method method = class_getInstanceMethod(object_getClass(listener->delegate), sel);
+		const char *types = method != NULL ? method_getTypeEncoding(method) : NULL;
+		if (types == NULL || types[0] != 'C')
+			problem("the socket delegate's %s is registered as '%s'; this runtime's BOOL is 'C'", sel_getName(sel),
+				types != NULL ? types : "(none)");
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0)
 			return -1;
 		accepted = ((BOOL(*)(id, SEL, id, id, id))objc_msg_lookup(listener->delegate, sel))(

@@ -273,6 +273,15 @@ static void check_send_layer(void)
 			  strcmp(err.message, "VZMacOSBootLoader needs a Mac with Apple silicon (arm64); this host is x86_64") == 0,
 		  "'%s'", err.message);
 
+	char types[32];
+	rig_check("apple runtime: BOOL is 'c' on Apple x86_64, 'B' on Apple arm64, 'C' on GNU",
+		  apple_bool_type_code(APPLE_RUNTIME_APPLE, APPLE_HOST_X86_64) == 'c' &&
+			  apple_bool_type_code(APPLE_RUNTIME_APPLE, APPLE_HOST_ARM64) == 'B' &&
+			  apple_bool_type_code(APPLE_RUNTIME_GNU, APPLE_HOST_X86_64) == 'C' &&
+			  apple_runtime_types("Z@:@@@", types, sizeof(types)) == 0 && strcmp(types, "C@:@@@") == 0 &&
+			  apple_runtime_types("Z@:@@@", types, 6) != 0,
+		  "got '%s'", types);
+
 	struct apple_version version = {0, 0};
 	rig_check("apple host: versions parse", apple_version_parse("14.5.1", &version) == 0 && version.major == 14 &&
 							version.minor == 5 && apple_version_parse("15", &version) == 0 &&

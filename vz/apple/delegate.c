@@ -67,12 +67,16 @@ static void window_will_close(id self, SEL cmd, id notification)
 	events->will_close(events->context);
 }
 
+/* Registered with the runtime's real type codes: the framework may build
+ * an NSMethodSignature from them (BOOL is 'c' or 'B', never messages.def's 'Z'). */
 static int add_method(Class cls, enum apple_callback_id callback, void (*function)(void))
 {
-	return class_addMethod(cls, sel_registerName(apple_callbacks[callback].selector), (IMP)function,
-			       apple_callbacks[callback].types)
-		       ? 0
-		       : -1;
+	char types[64];
+
+	if (apple_runtime_types(apple_callbacks[callback].types, types, sizeof(types)) != 0)
+		return -1;
+	return class_addMethod(cls, sel_registerName(apple_callbacks[callback].selector), (IMP)function, types) ? 0
+														 : -1;
 }
 
 static unsigned char log2_of(size_t size)

@@ -481,3 +481,31 @@ void apple_pool_pop(void *pool)
 	(void)pool;
 #endif
 }
+
+char apple_bool_type_code(enum apple_runtime_kind runtime, enum apple_host_arch arch)
+{
+	if (runtime == APPLE_RUNTIME_GNU)
+		return 'C';
+	return arch == APPLE_HOST_ARM64 ? 'B' : 'c';
+}
+
+int apple_runtime_types(const char *types, char *out, size_t size)
+{
+#if defined(__APPLE__)
+	const enum apple_runtime_kind runtime = APPLE_RUNTIME_APPLE;
+#else
+	const enum apple_runtime_kind runtime = APPLE_RUNTIME_GNU;
+#endif
+#if defined(__arm64__) || defined(__aarch64__)
+	const enum apple_host_arch arch = APPLE_HOST_ARM64;
+#else
+	const enum apple_host_arch arch = APPLE_HOST_X86_64;
+#endif
+	size_t length = strlen(types);
+
+	if (length >= size)
+		return -1;
+	for (size_t i = 0; i <= length; i++)
+		out[i] = types[i] == 'Z' ? apple_bool_type_code(runtime, arch) : types[i];
+	return 0;
+}

@@ -247,6 +247,15 @@ void apple_describe_error(id error, char *out, size_t size);
 /* The UTF-8 text of an NSString (NULL for nil), valid while the string lives. */
 const char *apple_string_text(id string);
 
+/* The runtime's type code for BOOL: 'c' (signed char) on Apple's x86_64,
+ * 'B' (bool) on Apple's arm64, 'C' (unsigned char) on the GNU runtime.
+ * messages.def writes BOOL as 'Z', which no runtime knows. */
+enum apple_runtime_kind { APPLE_RUNTIME_APPLE = 0, APPLE_RUNTIME_GNU };
+char apple_bool_type_code(enum apple_runtime_kind runtime, enum apple_host_arch arch);
+/* A messages.def encoding with 'Z' replaced by this build's BOOL code, for
+ * class_addMethod; -1 when it does not fit in `size`. */
+int apple_runtime_types(const char *types, char *out, size_t size);
+
 /* Autorelease pools around each call path: objc_autoreleasePoolPush/Pop on
  * Apple's runtime, nothing on the GNU runtime (which has none). */
 void *apple_pool_push(void);
