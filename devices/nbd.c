@@ -25,14 +25,16 @@ static const struct key_spec nbd_keys[] = {
 	{.name = "uri", .kind = KEY_STRING, .offset = offsetof(struct nbd_config, uri),
 	 .help = "nbd://host[:port]/export, nbds://..., or nbd+unix:///export?socket=PATH",
 	 .required = true, .json_name = "uri"},
+	/* vfkit's NetworkBlockDevice has no JSON tags on these three: Go writes
+	 * the field names, DeviceIdentifier even when empty (nbd_json_out). */
 	{.name = "deviceId", .kind = KEY_STRING, .offset = offsetof(struct nbd_config, device_id),
-	 .help = "identifier the guest sees, up to 20 characters", .json_name = "deviceIdentifier"},
-	/* JSON "timeout" is a Go time.Duration (nanoseconds): nbd_json_in/out. */
+	 .help = "identifier the guest sees, up to 20 characters", .json_name = "DeviceIdentifier"},
+	/* JSON "Timeout" is a Go time.Duration (nanoseconds): nbd_json_in/out. */
 	{.name = "timeout", .kind = KEY_UINT, .offset = offsetof(struct nbd_config, timeout_ms),
 	 .help = "connection timeout in milliseconds (default 15000)", .min = 1, .max = NBD_MAX_TIMEOUT_MS},
 	{.name = "sync", .kind = KEY_ENUM, .offset = offsetof(struct nbd_config, sync),
 	 .help = "how writes reach the server: full (default) or none", .choices = sync_choices,
-	 .json_name = "synchronizationMode"},
+	 .json_name = "SynchronizationMode"},
 	{.name = "readonly", .kind = KEY_BOOL, .offset = offsetof(struct nbd_config, read_only),
 	 .help = "the guest cannot write to the disk", .json_name = "readOnly"},
 };
@@ -75,13 +77,23 @@ static int nbd_json_in(void *config, key_set_mask *given, const char *field, jso
 	return 1;
 }
 
+/* DeviceIdentifier ("" when unset), Timeout and SynchronizationMode after
+ * uri, in the order of vfkit's struct. */
 static int nbd_json_out(const void *config, key_set_mask given, json_t *object)
 {
 	const struct nbd_config *nbd = config;
+	json_t *sync = json_incref(json_object_get(object, "SynchronizationMode"));
+	int status = 0;
 
-	if (!component_given(&nbd_device, given, "timeout"))
-		return 0;
-	return json_object_set_new(object, "timeout", json_integer((json_int_t)(nbd->timeout_ms * NANOSECONDS_PER_MS)));
+	json_object_del(object, "DeviceIdentifier");
+	json_object_del(object, "SynchronizationMode");
+	status |= json_object_set_new(object, "DeviceIdentifier", json_string(nbd->device_id != NULL ? nbd->device_id : ""));
+	if (component_given(&nbd_device, given, "timeout"))
+		status |= json_object_set_new(object, "Timeout",
+					      json_integer((json_int_t)(nbd->timeout_ms * NANOSECONDS_PER_MS)));
+	if (sync != NULL)
+		status |= json_object_set_new(object, "SynchronizationMode", sync);
+	return status;
 }
 
 static int nbd_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,

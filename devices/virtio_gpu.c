@@ -18,14 +18,19 @@ static const struct key_spec virtio_gpu_keys[] = {
 static int virtio_gpu_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
 {
 	struct virtio_gpu_config *gpu = config;
+	bool has_width = component_given(&virtio_gpu_device, *given, "width");
+	bool has_height = component_given(&virtio_gpu_device, *given, "height");
 
-	(void)what;
-	(void)err;
-	if (!component_given(&virtio_gpu_device, *given, "width")) {
+	/* vfkit fills in 800x600 only when both are missing. */
+	if (has_width != has_height)
+		return vzk_usage_error(err, "%s: invalid dimensions for virtio-gpu device resolution: %llux%llu (give width and height, or neither)",
+				       what, has_width ? (unsigned long long)gpu->width : 0ull,
+				       has_height ? (unsigned long long)gpu->height : 0ull);
+	if (!has_width) {
 		gpu->width = VIRTIO_GPU_DEFAULT_WIDTH;
 		component_mark_given(&virtio_gpu_device, given, "width");
 	}
-	if (!component_given(&virtio_gpu_device, *given, "height")) {
+	if (!has_height) {
 		gpu->height = VIRTIO_GPU_DEFAULT_HEIGHT;
 		component_mark_given(&virtio_gpu_device, given, "height");
 	}

@@ -6,24 +6,26 @@
 #include "devices/registry.h"
 #include "vz/vz.h"
 
+enum input_type { INPUT_NONE = 0, INPUT_KEYBOARD, INPUT_POINTING };
+
 struct virtio_input_config {
-	bool keyboard;
-	bool pointing;
+	int type; /* enum input_type */
 };
 
+/* Both keys set one field: as in vfkit, the last one given wins. */
 static const struct key_spec virtio_input_keys[] = {
-	{.name = "keyboard", .kind = KEY_BOOL, .offset = offsetof(struct virtio_input_config, keyboard),
-	 .help = "a keyboard"},
-	{.name = "pointing", .kind = KEY_BOOL, .offset = offsetof(struct virtio_input_config, pointing),
-	 .help = "a pointing device (mouse/tablet)"},
+	{.name = "keyboard", .kind = KEY_SELECT, .offset = offsetof(struct virtio_input_config, type),
+	 .help = "a keyboard", .min = INPUT_KEYBOARD},
+	{.name = "pointing", .kind = KEY_SELECT, .offset = offsetof(struct virtio_input_config, type),
+	 .help = "a pointing device (mouse/tablet)", .min = INPUT_POINTING},
 };
 
 static int virtio_input_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
 {
 	const struct virtio_input_config *input = config;
 	(void)given;
-	if (input->keyboard == input->pointing)
-		return vzk_usage_error(err, "%s: needs exactly one of keyboard, pointing", what);
+	if (input->type == INPUT_NONE)
+		return vzk_usage_error(err, "%s: needs keyboard or pointing", what);
 	return 0;
 }
 
@@ -38,9 +40,9 @@ static int virtio_input_json_in(void *config, key_set_mask *given, const char *f
 		return 0;
 	type = json_string_value(value);
 	if (type != NULL && strcmp(type, "keyboard") == 0)
-		input->keyboard = true;
+		input->type = INPUT_KEYBOARD;
 	else if (type != NULL && strcmp(type, "pointing") == 0)
-		input->pointing = true;
+		input->type = INPUT_POINTING;
 	else
 		return vzk_usage_error(err, "%s: field 'inputType' must be \"keyboard\" or \"pointing\"", what);
 	component_mark_given(&virtio_input_device, given, type);
@@ -51,7 +53,7 @@ static int virtio_input_json_out(const void *config, key_set_mask given, json_t 
 {
 	const struct virtio_input_config *input = config;
 	(void)given;
-	return json_object_set_new(object, "inputType", json_string(input->keyboard ? "keyboard" : "pointing"));
+	return json_object_set_new(object, "inputType", json_string(input->type == INPUT_KEYBOARD ? "keyboard" : "pointing"));
 }
 
 static int virtio_input_emit(const void *config, key_set_mask given, struct vz_vm_configuration *vz,
@@ -62,7 +64,7 @@ static int virtio_input_emit(const void *config, key_set_mask given, struct vz_v
 	int status;
 
 	(void)given;
-	if (input->keyboard)
+	if (input->type == INPUT_KEYBOARD)
 		status = vz_add_keyboard(vz, mac ? VZ_KEYBOARD_MAC : VZ_KEYBOARD_USB);
 	else
 		status = vz_add_pointing_device(vz, mac ? VZ_POINTING_MAC_TRACKPAD

@@ -33,48 +33,50 @@ static const struct key_spec virtio_net_keys[] = {
 	 .help = "unixgram socket of a user-mode network stack (gvproxy)", .json_name = "unixSocketPath"},
 	/* JSON "macAddress": virtio_net_json_in/out (older vfkit wrote base64) */
 	{.name = "mac", .kind = KEY_STRING, .offset = offsetof(struct virtio_net_config, mac),
-	 .help = "MAC address xx:xx:xx:xx:xx:xx (random when absent)"},
+	 .help = "MAC address xx:xx:xx:xx:xx:xx, xx-xx-... or xxxx.xxxx.xxxx (random when absent)"},
+	/* type=unixgram,path=P is unixSocketPath=P in vfkit (its JSON has no
+	 * type, path or offloading): virtio_net_check folds it in. */
 	{.name = "type", .kind = KEY_ENUM, .offset = offsetof(struct virtio_net_config, type),
-	 .help = "unixgram: attach to the unixgram socket at path", .choices = net_type_choices,
-	 .json_name = "type"},
+	 .help = "unixgram: attach to the unixgram socket at path", .choices = net_type_choices},
 	{.name = "path", .kind = KEY_PATH, .offset = offsetof(struct virtio_net_config, path),
-	 .help = "socket path for type=unixgram", .json_name = "path"},
+	 .help = "socket path for type=unixgram"},
 	{.name = "offloading", .kind = KEY_ONOFF, .offset = offsetof(struct virtio_net_config, offloading),
-	 .help = "checksum/TSO offloading on the unixgram socket (needs type)", .json_name = "offloading"},
+	 .help = "off only, as in vfkit (needs type)"},
 	{.name = "vfkitMagic", .kind = KEY_ONOFF, .offset = offsetof(struct virtio_net_config, vfkit_magic),
 	 .help = "send the VFKT datagram first on unix sockets (default on)", .json_name = "vfkitMagic"},
 };
 
-/* Go's net.ParseMAC forms for 6 bytes: xx:xx:xx:xx:xx:xx or xx-xx-xx-xx-xx-xx. */
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Go's net.ParseMAC forms for 6 bytes: xx:xx:xx:xx:xx:xx, xx-xx-xx-xx-xx-xx
+ * and xxxx.xxxx.xxxx. (Its 8- and 20-byte forms are no Ethernet address.) */
 static int parse_mac(const char *text, uint8_t mac[6])
 {
-	char separator;
+	bool dotted = strlen(text) == 14;
+	size_t digits_per_group = dotted ? 4 : 2;
+	char separator = dotted ? '.' : text[2];
+	const char *p = text;
 
-	if (strlen(text) != 17)
+	if (!dotted && (strlen(text) != 17 || (separator != ':' && separator != '-')))
 		return -1;
-	separator = text[2];
-	if (separator != ':' && separator != '-')
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		const char *p = text + i * 3;
-		unsigned value = 0;
-		for (int j = 0; j < 2; j++) {
-			char c = p[j];
-			value <<= 4;
-			if (c >= '0' && c <= '9')
-				value |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				value |= (unsigned)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F')
-				value |= (unsigned)(c - 'A' + 10);
-			else
-				return -1;
-		}
-		if (i < 5 && p[2] != separator)
+	for (size_t digit = 0; digit < 12; digit++) {
+		int value = hex_digit(*p++);
+		if (value < 0)
 			return -1;
-		mac[i] = (uint8_t)value;
+		mac[digit / 2] = (uint8_t)(digit % 2 == 0 ? value << 4 : mac[digit / 2] | value);
+		if (digit < 11 && (digit + 1) % digits_per_group == 0 && *p++ != separator)
+			return -1;
 	}
-	return 0;
+	return *p == '\0' ? 0 : -1;
 }
 
 static int virtio_net_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
@@ -92,12 +94,14 @@ static int virtio_net_check(void *config, key_set_mask *given, const char *what,
 		return vzk_usage_error(err, "%s: type=unixgram and path=PATH go together", what);
 	if (component_given(&virtio_net_device, *given, "offloading") && !has_type)
 		return vzk_usage_error(err, "%s: offloading needs type=unixgram", what);
+	if (net->offloading)
+		return vzk_usage_error(err, "%s: invalid value for offloading: on (only 'off' is supported)", what);
 	if (component_given(&virtio_net_device, *given, "vfkitMagic") && net->unix_socket_path == NULL && !has_type)
 		return vzk_usage_error(err, "%s: vfkitMagic applies to unix sockets only", what);
 	if (net->mac != NULL) {
 		char canonical[18];
 		if (parse_mac(net->mac, mac) != 0)
-			return vzk_usage_error(err, "%s: mac '%s' is not a MAC address (want xx:xx:xx:xx:xx:xx)",
+			return vzk_usage_error(err, "%s: mac '%s' is not a MAC address (want xx:xx:xx:xx:xx:xx, xx-xx-xx-xx-xx-xx or xxxx.xxxx.xxxx)",
 					       what, net->mac);
 		if (mac[0] & 1)
 			return vzk_usage_error(err, "%s: mac '%s' is a multicast address; a network interface needs a unicast one",
@@ -112,6 +116,17 @@ static int virtio_net_check(void *config, key_set_mask *given, const char *what,
 	    !component_given(&virtio_net_device, *given, "vfkitMagic")) {
 		net->vfkit_magic = true;
 		component_mark_given(&virtio_net_device, given, "vfkitMagic");
+	}
+	/* vfkit keeps type=unixgram,path=P as UnixSocketPath=P and drops
+	 * offloading=off: so do the JSON and the printed command line. */
+	if (has_type) {
+		net->unix_socket_path = net->path;
+		net->path = NULL;
+		net->offloading = false;
+		*given &= ~((1u << keytab_find(&virtio_net_device.keys, "type")) |
+			    (1u << keytab_find(&virtio_net_device.keys, "path")) |
+			    (1u << keytab_find(&virtio_net_device.keys, "offloading")));
+		component_mark_given(&virtio_net_device, given, "unixSocketPath");
 	}
 	return 0;
 }
@@ -193,11 +208,9 @@ static int virtio_net_emit(const void *config, key_set_mask given, struct vz_vm_
 		device->attachment = VZ_NETWORK_ATTACHMENT_FILE_HANDLE;
 		if (component_given(&virtio_net_device, given, "fd"))
 			device->fd = (int)net->fd;
-		const char *path = net->unix_socket_path != NULL ? net->unix_socket_path : net->path;
-		if (path != NULL && (device->unix_socket_path = strdup(path)) == NULL)
+		if (net->unix_socket_path != NULL && (device->unix_socket_path = strdup(net->unix_socket_path)) == NULL)
 			return vzk_runtime_error(err, "out of memory");
 		device->vfkit_magic = net->vfkit_magic;
-		device->offloading = net->offloading;
 	}
 	if (net->mac != NULL) {
 		parse_mac(net->mac, device->mac_address);

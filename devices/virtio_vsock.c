@@ -1,5 +1,6 @@
 /* --device virtio-vsock: one vsock port carried to a host unix socket. However
- * many are given, the VM gets one VZVirtioSocketDeviceConfiguration. */
+ * many are given, the VM gets one VZVirtioSocketDeviceConfiguration. A bare
+ * virtio-vsock (no socketURL) only gives the VM that device, as in vfkit. */
 #include <string.h>
 #include <strings.h>
 
@@ -14,10 +15,11 @@ struct virtio_vsock_config {
 };
 
 static const struct key_spec virtio_vsock_keys[] = {
+	/* port 0 is what vfkit's JSON says for none */
 	{.name = "port", .kind = KEY_UINT, .offset = offsetof(struct virtio_vsock_config, port),
-	 .help = "vsock port", .min = 1, .max = UINT32_MAX, .required = true, .json_name = "port"},
+	 .help = "vsock port (with socketURL)", .min = 0, .max = UINT32_MAX, .json_name = "port"},
 	{.name = "socketURL", .kind = KEY_PATH, .offset = offsetof(struct virtio_vsock_config, socket_url),
-	 .help = "host unix socket path", .required = true, .json_name = "socketURL"},
+	 .help = "host unix socket path (with port; neither: the device alone)", .json_name = "socketURL"},
 	{.name = "listen", .kind = KEY_BOOL, .offset = offsetof(struct virtio_vsock_config, listen),
 	 .help = "the guest connects to the port; vzkit connects to socketURL (default)"},
 	{.name = "connect", .kind = KEY_BOOL, .offset = offsetof(struct virtio_vsock_config, connect),
@@ -30,7 +32,10 @@ static int virtio_vsock_check(void *config, key_set_mask *given, const char *wha
 
 	if (vsock->listen && vsock->connect)
 		return vzk_usage_error(err, "%s: listen and connect are mutually exclusive", what);
-	if (strlen(vsock->socket_url) > 107)
+	/* vfkit would try to expose port 0 and only log that it failed */
+	if (vsock->socket_url != NULL && vsock->port == 0)
+		return vzk_usage_error(err, "%s: socketURL needs a port from 1 to %u", what, UINT32_MAX);
+	if (vsock->socket_url != NULL && strlen(vsock->socket_url) > 107)
 		return vzk_usage_error(err, "%s: socketURL is longer than a unix socket path can be (107 bytes)",
 				       what);
 	if (!vsock->connect && !vsock->listen) {
@@ -79,9 +84,13 @@ static int virtio_vsock_emit(const void *config, key_set_mask given, struct vz_v
 			     struct vzk_error *err)
 {
 	const struct virtio_vsock_config *vsock = config;
-	struct vz_vsock_port *port = vz_add_vsock_port(vz);
+	struct vz_vsock_port *port;
 
 	(void)given;
+	vz->socket_device = true;
+	if (vsock->socket_url == NULL) /* no proxy: vfkit skips a vsock without a URL */
+		return 0;
+	port = vz_add_vsock_port(vz);
 	if (port == NULL || (port->socket_path = strdup(vsock->socket_url)) == NULL)
 		return vzk_runtime_error(err, "out of memory");
 	port->port = (uint32_t)vsock->port;

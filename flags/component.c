@@ -131,6 +131,8 @@ static int json_field_in(const struct key_spec *key, json_t *value, const char *
 		*(bool *)field = json_is_true(value);
 		*is_set = key->kind == KEY_ONOFF || json_is_true(value);
 		return 0;
+	case KEY_SELECT:
+		break; /* never a JSON field: json_name is NULL */
 	case KEY_STRING:
 	case KEY_PATH:
 		if (!json_is_string(value))
@@ -266,6 +268,8 @@ json_t *component_to_json(const struct component *component)
 			if (given)
 				json_object_set_new(object, key->json_name, json_boolean(*(const bool *)field));
 			break;
+		case KEY_SELECT:
+			break;
 		case KEY_STRING:
 		case KEY_PATH:
 			/* "" is how vfkit's JSON says unset (json_field_in reads it so):
@@ -310,6 +314,10 @@ char *component_to_option_string(const struct component *component)
 		switch (key->kind) {
 		case KEY_BOOL:
 			if (*(const bool *)field)
+				status = optstr_append(&text, key->name, NULL);
+			break;
+		case KEY_SELECT:
+			if (*(const int *)field == (int)key->min)
 				status = optstr_append(&text, key->name, NULL);
 			break;
 		case KEY_ONOFF:

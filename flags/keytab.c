@@ -101,6 +101,12 @@ static int set_value(const struct key_spec *key, const char *value, const char *
 					       what, key->name, key->name, value);
 		*(bool *)field = true;
 		return 0;
+	case KEY_SELECT:
+		if (value != NULL)
+			return vzk_usage_error(err, "%s: key '%s' is a flag and takes no value (got '%s=%s')",
+					       what, key->name, key->name, value);
+		*(int *)field = (int)key->min;
+		return 0;
 	case KEY_STRING:
 	case KEY_PATH: {
 		char *copy;
@@ -194,6 +200,7 @@ static const char *kind_placeholder(const struct key_spec *key, char *buf, size_
 {
 	switch (key->kind) {
 	case KEY_BOOL:
+	case KEY_SELECT:
 		return "";
 	case KEY_STRING:
 		return "=<text>";

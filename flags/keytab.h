@@ -18,6 +18,9 @@ enum key_kind {
 	KEY_UINT,   /* decimal unsigned within [min, max]: `uint64_t` field */
 	KEY_ENUM,   /* one of `choices`: `int` field holding the index */
 	KEY_ONOFF,  /* "on" or "off": `bool` field (a JSON boolean) */
+	KEY_SELECT, /* bare key that stores its `min` in an `int` field several keys
+		     * share: the last one given wins (virtio-input,pointing,keyboard).
+		     * Not a JSON field itself (json_name NULL; the module's hooks). */
 };
 
 struct key_spec {

@@ -177,6 +177,8 @@ static const struct error_case error_cases[] = {
 	{"virtio-net,nat,offloading=on", {"--device virtio-net: offloading needs type=unixgram"}},
 	{"virtio-net,unixSocketPath=/s,offloading=on", {"--device virtio-net: offloading needs type=unixgram"}},
 	{"virtio-net,type=unixgram,path=/s,offloading=yes", {"--device virtio-net: key 'offloading' must be on or off"}},
+	{"virtio-net,type=unixgram,path=/s,offloading=on",
+	 {"--device virtio-net: invalid value for offloading: on (only 'off' is supported)"}},
 	{"virtio-net,nat,vfkitMagic=on", {"--device virtio-net: vfkitMagic applies to unix sockets only"}},
 	{"virtio-net,fd=4,vfkitMagic=off", {"--device virtio-net: vfkitMagic applies to unix sockets only"}},
 	{"virtio-net,unixSocketPath=/s,vfkitMagic", {"--device virtio-net: key 'vfkitMagic' must be on or off"}},
@@ -189,6 +191,11 @@ static const struct error_case error_cases[] = {
 	{"virtio-net,nat,mac=52:54-00:12:34:56", {"--device virtio-net: mac", "is not a MAC address"}},
 	{"virtio-net,nat,mac=525400123456", {"--device virtio-net: mac", "is not a MAC address"}},
 	{"virtio-net,nat,mac=52.54.00.12.34.56", {"--device virtio-net: mac", "is not a MAC address"}},
+	{"virtio-net,nat,mac=5254.0012.345", {"--device virtio-net: mac", "is not a MAC address"}},
+	{"virtio-net,nat,mac=5254:0012:3456", {"--device virtio-net: mac", "is not a MAC address"}},
+	{"virtio-net,nat,mac=5254.0012.345g", {"--device virtio-net: mac", "is not a MAC address"}},
+	{"virtio-net,nat,mac=0000.0000.fe80.0000.0000.0000.0200.5e10.0000.0001", {"--device virtio-net: mac", "is not a MAC address"}},
+	{"virtio-net,nat,mac=0100.5e00.0001", {"--device virtio-net: mac '0100.5e00.0001' is a multicast address"}},
 	{"virtio-net,nat,mac=01:00:5e:00:00:01", {"--device virtio-net: mac '01:00:5e:00:00:01' is a multicast address"}},
 	{"virtio-net,nat,mac=ff:ff:ff:ff:ff:ff", {"--device virtio-net:", "multicast"}},
 	{"virtio-net,nat,mac=", {"--device virtio-net: mac '' is not a MAC address"}},
@@ -196,9 +203,8 @@ static const struct error_case error_cases[] = {
 	 {"--device virtio-net: unknown key 'bridge'",
 	  "(valid keys: nat, fd, unixSocketPath, mac, type, path, offloading, vfkitMagic)"}},
 	/* virtio-vsock */
-	{"virtio-vsock,socketURL=/s", {"--device virtio-vsock: missing required key 'port'"}},
-	{"virtio-vsock,port=1025", {"--device virtio-vsock: missing required key 'socketURL'"}},
-	{"virtio-vsock,port=0,socketURL=/s", {"--device virtio-vsock: key 'port' needs a decimal number from 1 to 4294967295"}},
+	{"virtio-vsock,socketURL=/s", {"--device virtio-vsock: socketURL needs a port from 1 to 4294967295"}},
+	{"virtio-vsock,port=0,socketURL=/s", {"--device virtio-vsock: socketURL needs a port from 1 to 4294967295"}},
 	{"virtio-vsock,port=4294967296,socketURL=/s", {"--device virtio-vsock: key 'port'", "4294967296"}},
 	{"virtio-vsock,port=1025,socketURL=", {"--device virtio-vsock: key 'socketURL' needs a non-empty path"}},
 	{"virtio-vsock,port=1025,socketURL=/s,listen,connect", {"--device virtio-vsock: listen and connect are mutually exclusive"}},
@@ -233,9 +239,11 @@ static const struct error_case error_cases[] = {
 	{"virtio-gpu,width=-800", {"--device virtio-gpu: key 'width'", "got '-800'"}},
 	{"virtio-gpu,width", {"--device virtio-gpu: key 'width'", "got ''"}},
 	{"virtio-gpu,usesGUI", {"--device virtio-gpu: unknown key 'usesGUI'", "(valid keys: width, height)"}},
+	/* vfkit fills in 800x600 only when both are missing */
+	{"virtio-gpu,width=1024", {"--device virtio-gpu: invalid dimensions for virtio-gpu device resolution: 1024x0"}},
+	{"virtio-gpu,height=768", {"--device virtio-gpu: invalid dimensions for virtio-gpu device resolution: 0x768"}},
 	/* virtio-input */
-	{"virtio-input", {"--device virtio-input: needs exactly one of keyboard, pointing"}},
-	{"virtio-input,keyboard,pointing", {"--device virtio-input: needs exactly one of keyboard, pointing"}},
+	{"virtio-input", {"--device virtio-input: needs keyboard or pointing"}},
 	{"virtio-input,keyboard=1", {"--device virtio-input: key 'keyboard' is a flag"}},
 	{"virtio-input,mouse", {"--device virtio-input: unknown key 'mouse'", "(valid keys: keyboard, pointing)"}},
 	{"virtio-input,keyboard,keyboard", {"--device virtio-input: key 'keyboard' given twice"}},
@@ -401,10 +409,13 @@ static void test_nbd(void)
 		CHECK(emit_device(text, VZ_PLATFORM_GENERIC, &vz) && strcmp(vz.storage_devices[0].attachment.url, good_uris[i]) == 0);
 		vz_vm_configuration_free(&vz);
 	}
-	TEST_CASE("nbd: defaults are printed (JSON timeout in nanoseconds, as vfkit's time.Duration)");
+	TEST_CASE("nbd: defaults are printed with vfkit's JSON names (Go's field names: DeviceIdentifier always, Timeout a Go duration)");
 	CHECK_STR(printed_json("nbd,uri=nbd://h/e"),
-		  "{\"devName\":\"nbd\",\"kind\":\"nbd\",\"readOnly\":false,\"synchronizationMode\":\"full\",\"timeout\":15000000000,"
-		  "\"uri\":\"nbd://h/e\"}");
+		  "{\"DeviceIdentifier\":\"\",\"SynchronizationMode\":\"full\",\"Timeout\":15000000000,\"devName\":\"nbd\","
+		  "\"kind\":\"nbd\",\"readOnly\":false,\"uri\":\"nbd://h/e\"}");
+	CHECK_STR(printed_json("nbd,uri=nbd://h/e,deviceId=d0,sync=none,timeout=2"),
+		  "{\"DeviceIdentifier\":\"d0\",\"SynchronizationMode\":\"none\",\"Timeout\":2000000,\"devName\":\"nbd\","
+		  "\"kind\":\"nbd\",\"readOnly\":false,\"uri\":\"nbd://h/e\"}");
 	CHECK_STR(printed("nbd,uri=nbd://h/e"), "nbd,uri=nbd://h/e,timeout=15000,sync=full");
 }
 
@@ -450,6 +461,11 @@ static void test_net(void)
 	vz_vm_configuration_free(&vz);
 	CHECK_STR(printed_json("virtio-net,nat,mac=5A-54-00-AB-CD-EF"),
 		  "{\"kind\":\"virtionet\",\"macAddress\":\"5a:54:00:ab:cd:ef\",\"nat\":true}");
+	TEST_CASE("virtio-net: a dotted mac (Go's ParseMAC form xxxx.xxxx.xxxx)");
+	CHECK(emit_device("virtio-net,nat,mac=5254.0070.2b71", VZ_PLATFORM_GENERIC, &vz));
+	CHECK(memcmp(vz.network_devices[0].mac_address, "\x52\x54\x00\x70\x2b\x71", 6) == 0);
+	vz_vm_configuration_free(&vz);
+	CHECK_STR(printed("virtio-net,nat,mac=5254.0070.2B71"), "virtio-net,nat,mac=52:54:00:70:2b:71");
 
 	TEST_CASE("virtio-net: fd");
 	CHECK(emit_device("virtio-net,fd=3", VZ_PLATFORM_GENERIC, &vz));
@@ -489,14 +505,16 @@ static void test_net(void)
 	CHECK(!n->offloading);
 	CHECK(n->mac_address[5] == 1);
 	vz_vm_configuration_free(&vz);
-	TEST_CASE("virtio-net: offloading=on");
-	CHECK(emit_device("virtio-net,type=unixgram,path=/s,offloading=on,vfkitMagic=off", VZ_PLATFORM_GENERIC, &vz));
-	CHECK(vz.network_devices[0].offloading);
-	CHECK(!vz.network_devices[0].vfkit_magic);
-	vz_vm_configuration_free(&vz);
-	CHECK(emit_device("virtio-net,type=unixgram,path=/s,offloading=off", VZ_PLATFORM_GENERIC, &vz));
+	TEST_CASE("virtio-net: type=unixgram,path=P is vfkit's unixSocketPath=P (no type, path or offloading in its JSON)");
+	CHECK(emit_device("virtio-net,type=unixgram,path=/s,offloading=off,vfkitMagic=off", VZ_PLATFORM_GENERIC, &vz));
 	CHECK(!vz.network_devices[0].offloading);
+	CHECK(!vz.network_devices[0].vfkit_magic);
+	CHECK_STR(vz.network_devices[0].unix_socket_path, "/s");
 	vz_vm_configuration_free(&vz);
+	CHECK_STR(printed_json("virtio-net,type=unixgram,path=/s,offloading=off"),
+		  "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s\",\"vfkitMagic\":true}");
+	CHECK_STR(printed("virtio-net,type=unixgram,path=/s,offloading=off,vfkitMagic=off"),
+		  "virtio-net,unixSocketPath=/s,vfkitMagic=off");
 }
 
 static void test_vsock(void)
@@ -514,6 +532,15 @@ static void test_vsock(void)
 	CHECK_STR(printed("virtio-vsock,port=1025,socketURL=/s"), "virtio-vsock,port=1025,socketURL=/s,listen");
 	CHECK_STR(printed_json("virtio-vsock,port=1025,socketURL=/s"),
 		  "{\"kind\":\"virtiosock\",\"listen\":true,\"port\":1025,\"socketURL\":\"/s\"}");
+	TEST_CASE("virtio-vsock: bare, the VM gets a vsock device and no proxy (as vfkit)");
+	CHECK(emit_device("virtio-vsock", VZ_PLATFORM_GENERIC, &vz));
+	CHECK(vz.socket_device && vz.vsock_port_count == 0);
+	vz_vm_configuration_free(&vz);
+	CHECK_STR(printed_json("virtio-vsock"), "{\"kind\":\"virtiosock\",\"listen\":true}");
+	TEST_CASE("virtio-vsock: a port without socketURL, no proxy either");
+	CHECK(emit_device("virtio-vsock,port=1025", VZ_PLATFORM_GENERIC, &vz));
+	CHECK(vz.socket_device && vz.vsock_port_count == 0);
+	vz_vm_configuration_free(&vz);
 	TEST_CASE("virtio-vsock: listen given");
 	CHECK(emit_device("virtio-vsock,port=7,socketURL=/s,listen", VZ_PLATFORM_GENERIC, &vz));
 	CHECK(vz.vsock_ports[0].listen);
@@ -615,7 +642,7 @@ static void test_gpu(void)
 	CHECK(!vz.graphics_devices[0].uses_gui);
 	vz_vm_configuration_free(&vz);
 	CHECK_STR(printed("virtio-gpu"), "virtio-gpu,width=800,height=600");
-	CHECK_STR(printed_json("virtio-gpu,width=1024"), "{\"height\":600,\"kind\":\"virtiogpu\",\"usesGUI\":false,\"width\":1024}");
+	CHECK_STR(printed_json("virtio-gpu"), "{\"height\":600,\"kind\":\"virtiogpu\",\"usesGUI\":false,\"width\":800}");
 	TEST_CASE("virtio-gpu: width and height");
 	CHECK(emit_device("virtio-gpu,width=1920,height=1080", VZ_PLATFORM_GENERIC, &vz));
 	CHECK(vz.graphics_devices[0].width == 1920 && vz.graphics_devices[0].height == 1080);
@@ -653,6 +680,15 @@ static void test_input(void)
 	vz_vm_configuration_free(&vz);
 	CHECK_STR(printed_json("virtio-input,pointing"), "{\"inputType\":\"pointing\",\"kind\":\"virtioinput\"}");
 	CHECK_STR(printed("virtio-input,keyboard"), "virtio-input,keyboard");
+	TEST_CASE("virtio-input: the last of keyboard and pointing wins (as vfkit)");
+	CHECK(emit_device("virtio-input,pointing,keyboard", VZ_PLATFORM_GENERIC, &vz));
+	CHECK(vz.keyboard_count == 1 && vz.pointing_device_count == 0);
+	vz_vm_configuration_free(&vz);
+	CHECK(emit_device("virtio-input,keyboard,pointing", VZ_PLATFORM_GENERIC, &vz));
+	CHECK(vz.keyboard_count == 0 && vz.pointing_device_count == 1);
+	vz_vm_configuration_free(&vz);
+	CHECK_STR(printed("virtio-input,keyboard,pointing"), "virtio-input,pointing");
+	CHECK_STR(printed_json("virtio-input,pointing,keyboard"), "{\"inputType\":\"keyboard\",\"kind\":\"virtioinput\"}");
 }
 
 static void test_serial(void)

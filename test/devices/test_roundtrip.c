@@ -135,7 +135,7 @@ static const char *const device_cases[] = {
 	"virtio-net,unixSocketPath=/g.sock",
 	"virtio-net,unixSocketPath=/g.sock,vfkitMagic=off",
 	"virtio-net,type=unixgram,path=/v.sock",
-	"virtio-net,type=unixgram,path=/v.sock,offloading=on,vfkitMagic=off",
+	"virtio-net,type=unixgram,path=/v.sock,offloading=off,vfkitMagic=off",
 	"virtio-net,type=unixgram,path=/v.sock,offloading=off",
 	"virtio-vsock,port=1025,socketURL=/r.sock",
 	"virtio-vsock,port=1025,socketURL=/r.sock,listen",
@@ -287,7 +287,8 @@ static const struct {
 	 "{\"vcpus\":4,\"memoryBytes\":4294967296,\"bootloader\":{\"kind\":\"efiBootloader\",\"efiVariableStorePath\":\"/v\","
 	 "\"createVariableStore\":true},\"devices\":[{\"kind\":\"nvme\",\"devName\":\"nvme\",\"imagePath\":\"/n\",\"readOnly\":false},"
 	 "{\"kind\":\"usbmassstorage\",\"devName\":\"usb-mass-storage\",\"imagePath\":\"/u\",\"readOnly\":true},{\"kind\":\"nbd\","
-	 "\"devName\":\"nbd\",\"uri\":\"nbd://h/x\",\"synchronizationMode\":\"none\",\"readOnly\":false,\"timeout\":100000000},"
+	 "\"devName\":\"nbd\",\"uri\":\"nbd://h/x\",\"readOnly\":false,\"DeviceIdentifier\":\"\",\"Timeout\":100000000,"
+	 "\"SynchronizationMode\":\"none\"},"
 	 "{\"kind\":\"virtiorng\"},{\"kind\":\"virtioballoon\"},{\"kind\":\"rosetta\",\"mountTag\":\"r\",\"installRosetta\":true,"
 	 "\"ignoreIfMissing\":false}],\"ignition\":{\"kind\":\"ignition\",\"configPath\":\"/c.ign\"},\"nested\":true}"},
 	{"vfkit JSON, macOS with a GUI display",
@@ -349,8 +350,8 @@ static const struct {
 	 "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s/gv.sock\",\"vfkitMagic\":true,\"macAddress\":\"5a:94:ef:e4:0c:ee\"},"
 	 "{\"kind\":\"virtionet\",\"nat\":false,\"unixSocketPath\":\"/s/gv2.sock\",\"vfkitMagic\":false,\"macAddress\":\"5a:94:ef:e4:0c:ef\"},"
 	 "{\"kind\":\"virtiosock\",\"port\":2222,\"socketURL\":\"/s/ssh.sock\",\"listen\":false},"
-	 "{\"kind\":\"nbd\",\"devName\":\"nbd\",\"uri\":\"nbd://h:10809/e\",\"synchronizationMode\":\"full\",\"readOnly\":false,"
-	 "\"timeout\":2000000},"
+	 "{\"kind\":\"nbd\",\"devName\":\"nbd\",\"uri\":\"nbd://h:10809/e\",\"readOnly\":false,\"DeviceIdentifier\":\"\","
+	 "\"Timeout\":2000000,\"SynchronizationMode\":\"full\"},"
 	 "{\"kind\":\"virtioserial\",\"logFile\":\"/l/c.log\",\"usesStdio\":false,\"usesPty\":false},"
 	 "{\"kind\":\"usbmassstorage\",\"devName\":\"usb-mass-storage\",\"imagePath\":\"/d/i.iso\",\"readOnly\":true}],"
 	 "\"timesync\":{\"vsockPort\":1234}}"},

@@ -98,7 +98,7 @@ static const struct plan_case cases[] = {
 	  "--device", "virtio-net,fd=7,mac=52:54:00:00:00:02",
 	  "--device", "virtio-net,unixSocketPath=/run/gvproxy.sock,mac=52:54:00:00:00:03",
 	  "--device", "virtio-net,nat,mac=52:54:00:00:00:04",
-	  "--device", "virtio-net,type=unixgram,path=/run/vmnet.sock,offloading=on,mac=52:54:00:00:00:05",
+	  "--device", "virtio-net,type=unixgram,path=/run/vmnet.sock,offloading=off,mac=52:54:00:00:00:05",
 	  "--device", "virtio-net,fd=9,mac=52:54:00:00:00:06", NULL}},
 	{"serial", X86, TCG, true, 0, {0}, NULL, NULL, NULL,
 	 {"--bootloader", KERNEL, "--device", "virtio-serial,logFilePath=/var/log/vm.log",
