@@ -266,6 +266,11 @@ static int check_storage(const struct vz_storage_device *device, struct vzk_erro
 	case VZ_STORAGE_ATTACHMENT_DISK_IMAGE:
 		if (need_file(device->attachment.path, what, true, err) != 0)
 			return -1;
+		/* vfkit reads a virtio-blk image's first bytes before it starts
+		 * (looking for qcow2) and refuses a file that has none. */
+		if (device->kind == VZ_STORAGE_VIRTIO_BLOCK && stat(device->attachment.path, &st) == 0 && st.st_size == 0)
+			return vzk_usage_error(err, "%s: failed to read the header of file %s: EOF (the image is empty)", what,
+					       device->attachment.path);
 		if (!device->attachment.read_only && access(device->attachment.path, W_OK) != 0)
 			return vzk_usage_error(err, "%s: %s is not writable (add readonly?)", what,
 					       device->attachment.path);

@@ -1,16 +1,21 @@
 #!/bin/bash
-# --gui: a clear error without a display; with one (Xvfb), a real QEMU window
-# opens, and the guest sees the virtio GPU and the input devices.
+# --gui: without a display a warning and a VM without a window; with one
+# (Xvfb), a real QEMU window opens, and the guest sees the virtio GPU and the
+# input devices.
 source "$(dirname "$0")/lib.sh"
 need_guest "gui"
 cd "$scratch"
 
+# No display: vfkit's callers (podman's debug mode) add --gui anyway, so vzkit
+# warns and runs the VM without a window; the guest still has the display device.
 env -u DISPLAY -u WAYLAND_DISPLAY "$VZKIT" --gui --bootloader "$(linux_boot report)" \
-	--device virtio-serial,logFilePath="$scratch/nodisplay.log" 2> nodisplay.err
-check "--gui without a display: exit 2" [ $? -eq 2 ]
-check "--gui without a display: one clear line" [ "$(wc -l < nodisplay.err)" -eq 1 ]
-check "--gui without a display: it says so" grep -q -- '--gui: no display' nodisplay.err
-check "--gui without a display: nothing created" [ ! -e nodisplay.log ]
+	--device virtio-serial,logFilePath="$scratch/nodisplay.log" 2> nodisplay.err &
+pid=$!
+wait_exit $pid 120
+check "--gui without a display: the VM runs and vzkit exits 0 when it powers off" [ $? -eq 0 ]
+check "--gui without a display: one warning says so" \
+	[ "$(grep -c -- '--gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running without a window' nodisplay.err)" -eq 1 ]
+check "--gui without a display: the guest has the virtio GPU --gui added" grep -q '^VZKIT virtio dev=.* id=16 ' nodisplay.log
 
 if ! command -v Xvfb >/dev/null || ! command -v xwininfo >/dev/null; then
 	skip "gui window" "Xvfb or xwininfo is not installed"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # What the QEMU engine refuses up front, with one clear line and nothing left
 # behind (macOS guests, Rosetta, --nested without KVM, vsock without
-# /dev/vhost-vsock, --gui without a display, --accel kvm where KVM does not
-# run guests), what it skips with a warning (Rosetta ignore-if-missing, in a
+# /dev/vhost-vsock, a broken qcow2 or an empty disk image, --accel kvm where
+# KVM does not run guests), what it skips with a warning (Rosetta ignore-if-missing, in a
 # real boot), and --dry-run=qemu's plan read back by a shell.
 source "$(dirname "$0")/lib.sh"
 need_guest "qemu refusals"
@@ -35,7 +35,15 @@ else
 	refuse "vsock without /dev/vhost-vsock" 2 "/dev/vhost-vsock" --bootloader "$(linux_boot report)" \
 		--device "virtio-vsock,port=1025,socketURL=$scratch/vsock.sock"
 fi
-(unset DISPLAY WAYLAND_DISPLAY; refuse "--gui without a display" 2 "no display" --gui --bootloader "$(linux_boot report)")
+# Disk images vfkit or QEMU would refuse, refused before the start with the
+# device and the path (--gui without a display is no refusal: e2e_gui.sh).
+{ printf 'QFI\373\0\0\0\3'; head -c 4096 /dev/zero; } > broken.qcow2
+refuse "a file with qcow2's magic that is no qcow2 image" 2 \
+	"--device virtio-blk: $scratch/broken.qcow2 starts like a qcow2 image but is not a valid one" \
+	--bootloader "$(linux_boot report)" --device "virtio-blk,path=$scratch/broken.qcow2"
+: > empty.img
+refuse "a zero-byte virtio-blk image" 2 "--device virtio-blk: failed to read the header of file $scratch/empty.img: EOF" \
+	--bootloader "$(linux_boot report)" --device "virtio-blk,path=$scratch/empty.img"
 if "$VZKIT" --accel kvm --dry-run=qemu --bootloader "$(linux_boot report)" > /dev/null 2>&1; then
 	skip "--accel kvm where KVM does not run guests" "KVM runs guests on this host"
 else

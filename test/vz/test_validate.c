@@ -92,7 +92,7 @@ static void test_top_level_rules(void)
 		       ARGS(MACOS, "--nested"));
 	expect_valid("validate: --nested with Linux", ARGS(LINUX, "--nested"));
 	expect_invalid("validate: two displays", "--device virtio-gpu: at most one graphics device (got 2)",
-		       ARGS(LINUX, "--device", "virtio-gpu", "--device", "virtio-gpu,width=1024"));
+		       ARGS(LINUX, "--device", "virtio-gpu", "--device", "virtio-gpu,width=1024,height=768"));
 	expect_invalid("validate: two balloons", "--device virtio-balloon: at most one memory balloon (got 2)",
 		       ARGS(LINUX, "--device", "virtio-balloon", "--device", "virtio-balloon"));
 	expect_valid("validate: one display, one balloon, several rngs",
@@ -387,6 +387,18 @@ static void test_host_paths(void)
 	expect_host("host: writable disk image", NULL, ARGS("--bootloader", arg[0], "--device", arg[1]));
 	snprintf(arg[1], sizeof(arg[1]), "virtio-blk,path=%s", scratch_path("no.img"));
 	expect_host("host: missing disk image", "--device virtio-blk:", ARGS("--bootloader", arg[0], "--device", arg[1]));
+	{
+		int fd = open(scratch_path("empty.img"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	snprintf(arg[1], sizeof(arg[1]), "virtio-blk,path=%s", scratch_path("empty.img"));
+	snprintf(arg[2], sizeof(arg[2]), "--device virtio-blk: failed to read the header of file %s: EOF", scratch_path("empty.img"));
+	expect_host("host: a zero-byte virtio-blk image is refused (vfkit reads its header first)", arg[2],
+		    ARGS("--bootloader", arg[0], "--device", arg[1]));
+	snprintf(arg[1], sizeof(arg[1]), "usb-mass-storage,path=%s", scratch_path("empty.img"));
+	expect_host("host: a zero-byte usb-mass-storage image is accepted (vfkit does not read it)", NULL,
+		    ARGS("--bootloader", arg[0], "--device", arg[1]));
 	snprintf(arg[1], sizeof(arg[1]), "nvme,path=%s", scratch_path("no.img"));
 	expect_host("host: missing nvme image", "--device nvme:", ARGS("--bootloader", arg[0], "--device", arg[1]));
 	snprintf(arg[1], sizeof(arg[1]), "usb-mass-storage,path=%s", scratch_path("share"));

@@ -44,6 +44,7 @@ struct engine_vm {
 	bool *disk_is_qcow2;
 	struct qemu_plan plan;
 	bool skipped_rosetta;
+	bool gui_headless; /* --gui without a display: run without a window, as podman's debug mode needs */
 	char gui_backend[16];
 	const char *tls_ca_file;
 
@@ -134,10 +135,22 @@ static int check_devices(struct engine_vm *vm, struct vzk_error *err)
 	if (config->socket_device && access("/dev/vhost-vsock", R_OK | W_OK) != 0)
 		return vzk_usage_error(err, "virtio-vsock (--device virtio-vsock, --ignition, --timesync) needs /dev/vhost-vsock on the host (modprobe vhost_vsock): %s",
 				       strerror(errno));
-	if (config->gui && getenv("DISPLAY") == NULL && getenv("WAYLAND_DISPLAY") == NULL)
-		return vzk_usage_error(err, "--gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set)");
-	if (config->gui && qemu_find_gui_backend(vm->arch, vm->gui_backend, sizeof(vm->gui_backend), err) != 0)
+	vm->gui_headless = config->gui && getenv("DISPLAY") == NULL && getenv("WAYLAND_DISPLAY") == NULL;
+	if (config->gui && !vm->gui_headless &&
+	    qemu_find_gui_backend(vm->arch, vm->gui_backend, sizeof(vm->gui_backend), err) != 0)
 		return -1;
+	for (size_t i = 0; i < config->storage_device_count; i++) {
+		static const char *const flags[] = {[VZ_STORAGE_VIRTIO_BLOCK] = "virtio-blk", [VZ_STORAGE_NVME] = "nvme",
+						    [VZ_STORAGE_USB_MASS_STORAGE] = "usb-mass-storage"};
+		const struct vz_storage_device *disk = &config->storage_devices[i];
+		const char *problem = disk->attachment.kind == VZ_STORAGE_ATTACHMENT_DISK_IMAGE &&
+						      qemu_image_is_qcow2(disk->attachment.path)
+					      ? qemu_qcow2_header_problem(disk->attachment.path)
+					      : NULL;
+		if (problem != NULL)
+			return vzk_usage_error(err, "--device %s: %s starts like a qcow2 image but is not a valid one (%s)",
+					       flags[disk->kind], disk->attachment.path, problem);
+	}
 	return 0;
 }
 
@@ -194,7 +207,7 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	params.efi_code = vm->firmware.code;
 	params.efi_vars_format = vm->firmware.format[0] ? vm->firmware.format : "raw";
 	params.helpers_as_root = geteuid() == 0;
-	params.gui_display = config->gui;
+	params.gui_display = config->gui && !vm->gui_headless;
 	params.gui_backend = vm->gui_backend;
 	/* nbds:// servers are checked against the system's CAs, or the
 	 * bundle named the way OpenSSL and GnuTLS tools name it. */
@@ -211,6 +224,8 @@ static int engine_print_plan(struct engine_vm *vm, FILE *out, struct vzk_error *
 {
 	(void)err;
 	fprintf(out, "# accelerator: %s (%s)\n", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg", vm->accel_reason);
+	if (vm->gui_headless)
+		fprintf(out, "# --gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), no window\n");
 	if (vm->skipped_rosetta)
 		fprintf(out, "# rosetta: not available on this host, skipped (ignore-if-missing)\n");
 	if (vm->plan.tls_dir != NULL)
@@ -490,6 +505,8 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	set_state(vm, VM_STATE_STARTING);
 	engine_log(vm, LOG_LEVEL_INFO, "accelerator: %s (%s)", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg",
 		   vm->accel_reason);
+	if (vm->gui_headless && vm->options.warn != NULL)
+		vm->options.warn(vm->options.context, "--gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running without a window");
 	if (vm->skipped_rosetta && vm->options.warn != NULL)
 		vm->options.warn(vm->options.context, "--device rosetta: not available on this host; going on without it (ignore-if-missing)");
 	remove_stale_runtime_dirs(vm);

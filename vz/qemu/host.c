@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -37,6 +38,74 @@ int qemu_image_is_qcow2(const char *path)
 	got = read(fd, magic, sizeof(magic));
 	close(fd);
 	return got == 4 && memcmp(magic, "QFI\xfb", 4) == 0;
+}
+
+static uint32_t be32_at(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64_at(const unsigned char *p)
+{
+	return (uint64_t)be32_at(p) << 32 | be32_at(p + 4);
+}
+
+/* The header fields (QEMU's docs/interop/qcow2.txt) a broken or truncated
+ * image gets wrong first; what QEMU refuses beyond these, it reports at start. */
+const char *qemu_qcow2_header_problem(const char *path)
+{
+	unsigned char header[112];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return "cannot be read";
+	got = read(fd, header, sizeof(header));
+	if (fstat(fd, &st) != 0)
+		got = -1;
+	close(fd);
+	if (got < 72)
+		return "shorter than a qcow2 header";
+	uint32_t version = be32_at(header + 4);
+	uint64_t backing_offset = be64_at(header + 8);
+	uint32_t backing_size = be32_at(header + 16);
+	uint32_t cluster_bits = be32_at(header + 20);
+	uint32_t crypt_method = be32_at(header + 32);
+	uint32_t l1_size = be32_at(header + 36);
+	uint64_t l1_offset = be64_at(header + 40);
+	uint64_t refcount_offset = be64_at(header + 48);
+	uint32_t refcount_clusters = be32_at(header + 56);
+	uint64_t file_size = (uint64_t)st.st_size;
+
+	if (version != 2 && version != 3)
+		return "version is not 2 or 3";
+	if (cluster_bits < 9 || cluster_bits > 21)
+		return "cluster size out of range";
+	uint64_t cluster_size = (uint64_t)1 << cluster_bits;
+	if (version == 3) {
+		if (got < 104)
+			return "shorter than a version 3 header";
+		uint64_t incompatible = be64_at(header + 72);
+		uint32_t header_length = be32_at(header + 100);
+		if (header_length < 104 || header_length > cluster_size)
+			return "header length out of range";
+		if (incompatible & ~(uint64_t)0x1f)
+			return "unknown incompatible features";
+	}
+	if (crypt_method > 2)
+		return "unknown encryption method";
+	if (l1_offset % cluster_size != 0 || refcount_offset == 0 || refcount_offset % cluster_size != 0)
+		return "table offsets not cluster-aligned";
+	if (refcount_clusters == 0 || refcount_offset > file_size ||
+	    (uint64_t)refcount_clusters > (file_size - refcount_offset) / cluster_size)
+		return "refcount table beyond the end of the file";
+	if (l1_size > 0 && (l1_offset > file_size || (uint64_t)l1_size > (file_size - l1_offset) / 8))
+		return "L1 table beyond the end of the file";
+	if (backing_offset != 0 && (backing_size > 1023 || backing_offset > cluster_size ||
+				    backing_size > cluster_size - backing_offset))
+		return "backing file name outside the header cluster";
+	return NULL;
 }
 
 /* ---- firmware descriptors (docs/interop/firmware.json) ---- */

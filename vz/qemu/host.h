@@ -31,4 +31,10 @@ int qemu_find_gui_backend(enum qemu_arch arch, char *out, size_t size, struct vz
 /* 1 when the file starts with the qcow2 magic ("QFI\xfb"), 0 otherwise. */
 int qemu_image_is_qcow2(const char *path);
 
+/* Reads the qcow2 header of `path` the way QEMU checks it when it opens the
+ * image: NULL when it looks like one QEMU opens, else a static text saying
+ * what is wrong (so the start is refused naming the device, not later by
+ * QEMU in words that name nothing). */
+const char *qemu_qcow2_header_problem(const char *path);
+
 #endif
