@@ -61,12 +61,16 @@ static int hex_digit(char c)
  * and xxxx.xxxx.xxxx. (Its 8- and 20-byte forms are no Ethernet address.) */
 static int parse_mac(const char *text, uint8_t mac[6])
 {
-	bool dotted = strlen(text) == 14;
+	size_t len = strlen(text);
+	bool dotted = len == 14;
 	size_t digits_per_group = dotted ? 4 : 2;
-	char separator = dotted ? '.' : text[2];
+	char separator;
 	const char *p = text;
 
-	if (!dotted && (strlen(text) != 17 || (separator != ':' && separator != '-')))
+	if (!dotted && len != 17)
+		return -1;
+	separator = dotted ? '.' : text[2];
+	if (!dotted && separator != ':' && separator != '-')
 		return -1;
 	for (size_t digit = 0; digit < 12; digit++) {
 		int value = hex_digit(*p++);
