@@ -26,6 +26,8 @@ struct lifecycle {
 	pthread_t signal_thread;
 	bool signal_thread_started;
 	atomic_bool finished;
+	/* A stop was asked for (signal or REST): a start it interrupts is no failure. */
+	atomic_bool stop_requested;
 };
 
 /* ---- REST handlers: thin, thread-safe calls into the engine ---- */
@@ -39,7 +41,11 @@ static enum vm_state rest_get_state(void *context)
 static int rest_request_state(void *context, enum vm_state_request request, struct vzk_error *err)
 {
 	struct lifecycle *life = context;
-	return life->engine->request(life->vm, request, err);
+	int status = life->engine->request(life->vm, request, err);
+
+	if (status == 0 && (request == VM_REQUEST_STOP || request == VM_REQUEST_HARD_STOP))
+		life->stop_requested = true;
+	return status;
 }
 
 /* The VM JSON plus what only a running VM knows: each pty's name. */
@@ -110,6 +116,7 @@ static void *signal_thread_main(void *context)
 		if (signal_number == SIGUSR1 || life->finished)
 			return NULL; /* the VM has stopped: lifecycle_run is cleaning up */
 		stop_signals++;
+		life->stop_requested = true;
 		log_message(LOG_LEVEL_INFO, "received %s: stopping the VM", strsignal(signal_number));
 		if (stop_signals == 1 && vm_state_allows(life->engine->state(life->vm), VM_REQUEST_STOP) &&
 		    life->engine->request(life->vm, VM_REQUEST_STOP, &err) == 0) {
@@ -239,8 +246,16 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		goto out;
 	if (start_signal_thread(&life, err) != 0)
 		goto out;
-	if (engine->start(life.vm, err) != 0)
+	/* A stop asked for while starting abandons the start (the QEMU engine
+	 * gives up within a second): the VM stopped as asked, exit status 0. */
+	if (life.stop_requested || engine->start(life.vm, err) != 0) {
+		if (life.stop_requested) {
+			log_message(LOG_LEVEL_INFO, "stop requested while starting: start abandoned");
+			vzk_error_clear(err);
+			status = 0;
+		}
 		goto out;
+	}
 	log_message(LOG_LEVEL_INFO, "VM started (%s engine)", engine->name);
 	if (vsock_services_start(engine, life.vm, vz, &services, err) != 0) {
 		struct vzk_error stop_err = {0};

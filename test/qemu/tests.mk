@@ -15,7 +15,8 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_gui.sh \
 	test/qemu/e2e_net.sh \
 	test/qemu/e2e_nbd_tls.sh \
-	test/qemu/e2e_refusals.sh
+	test/qemu/e2e_refusals.sh \
+	test/qemu/e2e_faults.sh
 BENCH_SCRIPTS += \
 	test/qemu/bench_boot.sh \
 	test/qemu/bench_machine.sh

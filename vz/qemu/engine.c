@@ -31,6 +31,9 @@
 #define HELPER_SOCKET_TIMEOUT_MS 5000
 #define QMP_CONNECT_TIMEOUT_MS 15000
 #define HARD_STOP_GRACE_MS 3000
+/* A helper died under a running VM: QEMU gets this long to quit before it
+ * is killed (the whole stop must take under 2 s). */
+#define HELPER_DEATH_GRACE_MS 1000
 #define FIRMWARE_DESCRIPTOR_DIR "/usr/share/qemu/firmware"
 
 struct engine_vm {
@@ -53,6 +56,7 @@ struct engine_vm {
 	pid_t qemu_pid;
 	int qemu_pidfd;
 	pid_t *helper_pids;
+	int *helper_pidfds;
 	int *passed_fds;
 	int stderr_log_fd;
 	struct qmp qmp;
@@ -66,6 +70,8 @@ struct engine_vm {
 	enum vm_state state;
 	int request_pipe[2];
 	bool hard_stop_requested;
+	bool abort_start;        /* a stop was asked for before the VM ran */
+	bool run_over;           /* run() has returned: Stopped is final */
 	bool guest_shutdown;     /* SHUTDOWN from the guest (power off) */
 	char shutdown_reason[64];
 };
@@ -202,7 +208,11 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	params.arch = vm->arch;
 	params.accel = vm->accel;
 	params.qemu_binary = qemu_binary_for(vm->arch);
-	params.virtiofsd = "/usr/lib/qemu/virtiofsd";
+	/* Debian's QEMU ships it there; VZKIT_VIRTIOFSD names another build
+	 * (e.g. the Rust one in /usr/libexec). */
+	params.virtiofsd = getenv("VZKIT_VIRTIOFSD") != NULL && getenv("VZKIT_VIRTIOFSD")[0] == '/'
+				   ? getenv("VZKIT_VIRTIOFSD")
+				   : "/usr/lib/qemu/virtiofsd";
 	params.runtime_dir = vm->runtime_dir;
 	params.efi_code = vm->firmware.code;
 	params.efi_vars_format = vm->firmware.format[0] ? vm->firmware.format : "raw";
@@ -253,10 +263,48 @@ static int start_timeout_ms(const struct vz_vm_configuration *config)
 	return QMP_CONNECT_TIMEOUT_MS + (int)longest + 1000;
 }
 
+static bool start_aborted(struct engine_vm *vm)
+{
+	bool aborted;
+
+	pthread_mutex_lock(&vm->lock);
+	aborted = vm->abort_start;
+	pthread_mutex_unlock(&vm->lock);
+	return aborted;
+}
+
+/* Whether a child has exited, without reaping it (its pid stays ours). */
+static bool child_exited(pid_t pid)
+{
+	siginfo_t info = {0};
+
+	return pid > 0 && waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
 static int still_starting(void *context)
 {
 	struct engine_vm *vm = context;
-	return waitpid(vm->qemu_pid, NULL, WNOHANG) == 0;
+	return !start_aborted(vm) && !child_exited(vm->qemu_pid);
+}
+
+static int start_abandoned(struct vzk_error *err)
+{
+	return vzk_runtime_error(err, "start abandoned: a stop was requested");
+}
+
+/* "was killed by signal 9", "exited with status 1" */
+static void describe_exit(int status, char *out, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, size, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+static const char *program_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash != NULL ? slash + 1 : path;
 }
 
 /* QEMU's "qemu-system-x86_64: -blockdev <value>: message" without the
@@ -275,8 +323,9 @@ static const char *strip_qemu_prefix(const char *line)
 	return line;
 }
 
-/* The last two lines QEMU wrote to stderr, as one line for error messages. */
-static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
+/* The last two lines a child wrote to its log in the runtime directory, as
+ * one line for error messages. */
+static void log_tail(struct engine_vm *vm, const char *name, char *out, size_t size)
 {
 	char path[160];
 	char buffer[4096];
@@ -285,7 +334,7 @@ static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
 	int fd;
 
 	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/qemu.log", vm->runtime_dir);
+	snprintf(path, sizeof(path), "%s/%s", vm->runtime_dir, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -315,6 +364,11 @@ static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
 			 strip_qemu_prefix(lines[1]));
 	else
 		snprintf(out, size, "%.*s", (int)size - 1, strip_qemu_prefix(lines[1]));
+}
+
+static void qemu_stderr_tail(struct engine_vm *vm, char *out, size_t size)
+{
+	log_tail(vm, "qemu.log", out, size);
 }
 
 /* Runtime directories of vzkits that died without cleaning up (the watcher
@@ -389,31 +443,58 @@ static int open_network_fds(struct engine_vm *vm, struct vzk_error *err)
 	return 0;
 }
 
-static int wait_for_socket(const char *path, pid_t helper, struct vzk_error *err)
+/* Waits for helper `index` to listen; a helper that dies first is reported
+ * with its own last stderr lines. */
+static int wait_for_socket(struct engine_vm *vm, size_t index, struct vzk_error *err)
 {
+	const struct qemu_helper *helper = &vm->plan.helpers[index];
+	const char *program = program_name(helper->argv.items[0]);
+
 	for (int waited = 0; waited < HELPER_SOCKET_TIMEOUT_MS; waited += 10) {
 		struct stat st;
-		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		int status = 0;
+		if (stat(helper->socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
 			return 0;
-		if (waitpid(helper, NULL, WNOHANG) == helper)
-			return vzk_runtime_error(err, "virtiofsd exited before it listened on %s", path);
+		if (start_aborted(vm))
+			return start_abandoned(err);
+		if (waitpid(vm->helper_pids[index], &status, WNOHANG) == vm->helper_pids[index]) {
+			char how[64], log_name[32], tail[512];
+			vm->helper_pids[index] = 0;
+			describe_exit(status, how, sizeof(how));
+			snprintf(log_name, sizeof(log_name), "helper%zu.log", index);
+			log_tail(vm, log_name, tail, sizeof(tail));
+			return vzk_runtime_error(err, "%s: %s %s before it listened%s%s", helper->device, program, how,
+						 tail[0] ? ": " : "", tail);
+		}
 		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	}
-	return vzk_runtime_error(err, "virtiofsd did not listen on %s within %d ms", path, HELPER_SOCKET_TIMEOUT_MS);
+	return vzk_runtime_error(err, "%s: %s did not listen on %s within %d ms", helper->device, program,
+				 helper->socket_path, HELPER_SOCKET_TIMEOUT_MS);
 }
 
+/* Each helper writes its stderr to its own log (helperN.log), so a failure
+ * quotes its own words. */
 static int start_helpers(struct engine_vm *vm, struct vzk_error *err)
 {
 	vm->helper_pids = calloc(vm->plan.helper_count + 1, sizeof(pid_t));
-	if (vm->helper_pids == NULL)
+	vm->helper_pidfds = calloc(vm->plan.helper_count + 1, sizeof(int));
+	if (vm->helper_pids == NULL || vm->helper_pidfds == NULL)
 		return vzk_runtime_error(err, "out of memory");
+	for (size_t i = 0; i < vm->plan.helper_count; i++)
+		vm->helper_pidfds[i] = -1;
 	for (size_t i = 0; i < vm->plan.helper_count; i++) {
+		char log_path[160];
+		int log_fd;
+		snprintf(log_path, sizeof(log_path), "%s/helper%zu.log", vm->runtime_dir, i);
+		log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		struct child_spec spec = {.argv = vm->plan.helpers[i].argv.items, .stdin_fd = -1, .stdout_fd = -1,
-					  .stderr_fd = vm->stderr_log_fd, .new_session = true};
-		if (child_spawn(&spec, &vm->helper_pids[i], NULL, err) != 0 ||
-		    cleanup_watcher_add_process(vm->options.watcher, vm->helper_pids[i], err) != 0)
+					  .stderr_fd = log_fd, .new_session = true};
+		int spawned = child_spawn(&spec, &vm->helper_pids[i], &vm->helper_pidfds[i], err);
+		if (log_fd >= 0)
+			close(log_fd);
+		if (spawned != 0 || cleanup_watcher_add_process(vm->options.watcher, vm->helper_pids[i], err) != 0)
 			return -1;
-		if (wait_for_socket(vm->plan.helpers[i].socket_path, vm->helper_pids[i], err) != 0)
+		if (wait_for_socket(vm, i, err) != 0)
 			return -1;
 	}
 	return 0;
@@ -503,6 +584,8 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	char log_path[160];
 
 	set_state(vm, VM_STATE_STARTING);
+	if (start_aborted(vm))
+		return start_abandoned(err);
 	engine_log(vm, LOG_LEVEL_INFO, "accelerator: %s (%s)", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg",
 		   vm->accel_reason);
 	if (vm->gui_headless && vm->options.warn != NULL)
@@ -541,6 +624,8 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 		return -1;
 	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
 		char tail[512];
+		if (start_aborted(vm))
+			return start_abandoned(err);
 		qemu_stderr_tail(vm, tail, sizeof(tail));
 		if (tail[0] != '\0')
 			return vzk_runtime_error(err, "QEMU failed to start: %s", tail);
@@ -560,7 +645,10 @@ static int engine_start(struct engine_vm *vm, struct vzk_error *err)
 {
 	if (start_vm(vm, err) == 0)
 		return 0;
-	set_state(vm, VM_STATE_ERROR);
+	pthread_mutex_lock(&vm->lock);
+	vm->run_over = true;
+	pthread_mutex_unlock(&vm->lock);
+	set_state(vm, start_aborted(vm) ? VM_STATE_STOPPED : VM_STATE_ERROR);
 	return -1;
 }
 
@@ -643,28 +731,67 @@ static long monotonic_ms(void)
 	return now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/* A helper exited. While QEMU runs on, that is the VM's failure: the first
+ * such death is remembered (helper_failure) and QEMU is told to quit. When
+ * QEMU is itself going away (guest power-off, a requested stop, QEMU died:
+ * helpers leave when QEMU closes their socket), it is no failure. */
+static bool helper_exited(struct engine_vm *vm, size_t index, char *failure, size_t size)
+{
+	const struct qemu_helper *helper = &vm->plan.helpers[index];
+	int status = 0;
+	bool qemu_leaving;
+
+	if (waitpid(vm->helper_pids[index], &status, WNOHANG) != vm->helper_pids[index])
+		return false;
+	vm->helper_pids[index] = 0;
+	close(vm->helper_pidfds[index]);
+	vm->helper_pidfds[index] = -1;
+	/* QEMU closes the helper's socket before it becomes a zombie: give its
+	 * exit a moment to show. */
+	struct pollfd qemu = {.fd = vm->qemu_pidfd, .events = POLLIN};
+	qemu_leaving = vm->qemu_pidfd >= 0 ? poll(&qemu, 1, 100) > 0 : child_exited(vm->qemu_pid);
+	pthread_mutex_lock(&vm->lock);
+	qemu_leaving = qemu_leaving || vm->hard_stop_requested || vm->state == VM_STATE_STOPPING ||
+		       vm->shutdown_reason[0] != '\0';
+	pthread_mutex_unlock(&vm->lock);
+	if (qemu_leaving || failure[0] != '\0')
+		return false;
+	char how[64];
+	describe_exit(status, how, sizeof(how));
+	snprintf(failure, size, "%s: %s %s", helper->device, program_name(helper->argv.items[0]), how);
+	engine_log(vm, LOG_LEVEL_DEBUG, "%s: stopping the VM", failure);
+	return true;
+}
+
 static int engine_run(struct engine_vm *vm, struct vzk_error *err)
 {
 	long hard_stop_deadline = 0;
 	int wait_status = 0;
 	bool qmp_open = true;
+	char helper_failure[512] = "";
+	size_t helper_count = vm->helper_pidfds != NULL ? vm->plan.helper_count : 0;
+	struct pollfd *polls = calloc(3 + helper_count, sizeof(*polls));
 
+	if (polls == NULL)
+		return vzk_runtime_error(err, "out of memory");
 	for (;;) {
-		struct pollfd polls[3] = {
-			{.fd = vm->qemu_pidfd, .events = POLLIN},
-			{.fd = vm->request_pipe[0], .events = POLLIN},
-			{.fd = qmp_open ? vm->qmp.fd : -1, .events = POLLIN},
-		};
+		polls[0] = (struct pollfd){.fd = vm->qemu_pidfd, .events = POLLIN};
+		polls[1] = (struct pollfd){.fd = vm->request_pipe[0], .events = POLLIN};
+		polls[2] = (struct pollfd){.fd = qmp_open ? vm->qmp.fd : -1, .events = POLLIN};
+		for (size_t i = 0; i < helper_count; i++)
+			polls[3 + i] = (struct pollfd){.fd = vm->helper_pidfds[i], .events = POLLIN};
 		int timeout = hard_stop_deadline != 0 ? (int)(hard_stop_deadline - monotonic_ms()) : 1000;
 
 		if (hard_stop_deadline != 0 && timeout <= 0) {
-			engine_log(vm, LOG_LEVEL_INFO, "QEMU did not quit within %d ms: killing it", HARD_STOP_GRACE_MS);
+			engine_log(vm, LOG_LEVEL_INFO, "QEMU did not quit in time: killing it");
 			kill(vm->qemu_pid, SIGKILL);
 			hard_stop_deadline = 0;
 			timeout = 1000;
 		}
-		if (poll(polls, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+		if (poll(polls, 3 + helper_count, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
+			free(polls);
 			return vzk_runtime_error(err, "poll: %s", strerror(errno));
+		}
 		if (polls[1].revents & POLLIN) {
 			unsigned char request;
 			if (read(vm->request_pipe[0], &request, 1) == 1) {
@@ -687,6 +814,16 @@ static int engine_run(struct engine_vm *vm, struct vzk_error *err)
 			if (status < 0)
 				qmp_open = false; /* QEMU is going away: its exit tells the rest */
 		}
+		for (size_t i = 0; i < helper_count; i++) {
+			if (!(polls[3 + i].revents & POLLIN) ||
+			    !helper_exited(vm, i, helper_failure, sizeof(helper_failure)))
+				continue;
+			struct vzk_error quit_err = {0};
+			if (!qmp_open || qmp_send(&vm->qmp, "quit", NULL, &quit_err) != 0)
+				kill(vm->qemu_pid, SIGKILL);
+			if (hard_stop_deadline == 0 || hard_stop_deadline > monotonic_ms() + HELPER_DEATH_GRACE_MS)
+				hard_stop_deadline = monotonic_ms() + HELPER_DEATH_GRACE_MS;
+		}
 		/* pidfd readable: QEMU exited (without a pidfd, poll its status) */
 		if ((vm->qemu_pidfd >= 0 && (polls[0].revents & POLLIN)) ||
 		    (vm->qemu_pidfd < 0 && waitpid(vm->qemu_pid, &wait_status, WNOHANG) == vm->qemu_pid)) {
@@ -704,8 +841,14 @@ static int engine_run(struct engine_vm *vm, struct vzk_error *err)
 			break;
 		}
 	}
+	free(polls);
 	restore_terminal(vm);
+	pthread_mutex_lock(&vm->lock);
+	vm->run_over = true;
+	pthread_mutex_unlock(&vm->lock);
 	set_state(vm, VM_STATE_STOPPED);
+	if (helper_failure[0] != '\0')
+		return vzk_runtime_error(err, "%s", helper_failure);
 	pthread_mutex_lock(&vm->lock);
 	bool requested = vm->hard_stop_requested;
 	bool guest = vm->guest_shutdown;
@@ -740,6 +883,20 @@ static int engine_request(struct engine_vm *vm, enum vm_state_request request, s
 
 	pthread_mutex_lock(&vm->lock);
 	state = vm->state;
+	/* A stop before the VM runs abandons the start: QEMU may be waiting
+	 * for a slow NBD server or helper, and whoever asks wants it gone now.
+	 * Should the start complete first, the byte makes run() stop it hard. */
+	if ((request == VM_REQUEST_STOP || request == VM_REQUEST_HARD_STOP) && !vm->run_over &&
+	    (state == VM_STATE_STARTING || state == VM_STATE_STOPPED)) {
+		unsigned char hard = VM_REQUEST_HARD_STOP;
+		vm->abort_start = true;
+		vm->hard_stop_requested = true;
+		if (vm->request_pipe[1] >= 0 && write(vm->request_pipe[1], &hard, 1) != 1) {
+			/* the start checks abort_start anyway */
+		}
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
 	if (!vm_state_allows(state, request) || vm->request_pipe[1] < 0) {
 		pthread_mutex_unlock(&vm->lock);
 		return vzk_usage_error(err, "cannot %s a VM in state %s", vm_state_request_name(request),
@@ -797,8 +954,11 @@ static void engine_destroy(struct engine_vm *vm)
 	if (vm->qemu_pid > 0)
 		child_kill_and_reap(vm->qemu_pid);
 	restore_terminal(vm);
-	for (size_t i = 0; vm->helper_pids != NULL && i < vm->plan.helper_count; i++)
+	for (size_t i = 0; vm->helper_pids != NULL && i < vm->plan.helper_count; i++) {
 		child_kill_and_reap(vm->helper_pids[i]);
+		if (vm->helper_pidfds != NULL && vm->helper_pidfds[i] >= 0)
+			close(vm->helper_pidfds[i]);
+	}
 	qmp_close(&vm->qmp);
 	for (size_t i = 0; vm->passed_fds != NULL && i < vm->plan.fd_count; i++)
 		if (vm->passed_fds[i] >= 0)
@@ -820,6 +980,7 @@ static void engine_destroy(struct engine_vm *vm)
 	free(vm->pty_names);
 	free(vm->passed_fds);
 	free(vm->helper_pids);
+	free(vm->helper_pidfds);
 	free(vm->disk_is_qcow2);
 	qemu_plan_free(&vm->plan);
 	pthread_mutex_destroy(&vm->lock);

@@ -385,7 +385,8 @@ static int add_shares(const struct vz_vm_configuration *config, const struct qem
 		if (share->kind == VZ_SHARE_ROSETTA)
 			continue; /* the engine refused it or skipped it with a warning */
 		helper = &plan->helpers[plan->helper_count++];
-		if (asprintf(&helper->socket_path, "%s/fs%zu.sock", params->runtime_dir, i) < 0)
+		if (asprintf(&helper->socket_path, "%s/fs%zu.sock", params->runtime_dir, i) < 0 ||
+		    asprintf(&helper->device, "virtio-fs share '%s'", share->tag) < 0)
 			return vzk_runtime_error(err, "out of memory");
 		strv_push(&helper->argv, params->virtiofsd);
 		strv_pushf(&helper->argv, "--socket-path=%s", helper->socket_path);
@@ -494,6 +495,7 @@ void qemu_plan_free(struct qemu_plan *plan)
 	for (size_t i = 0; i < plan->helper_count; i++) {
 		strv_free(&plan->helpers[i].argv);
 		free(plan->helpers[i].socket_path);
+		free(plan->helpers[i].device);
 	}
 	free(plan->helpers);
 	free(plan->fds);

@@ -47,6 +47,7 @@ struct qemu_passed_fd {
 struct qemu_helper {
 	struct strv argv;
 	char *socket_path; /* where the helper listens before QEMU starts */
+	char *device;      /* what it serves, for messages: "virtio-fs share 'TAG'" */
 };
 
 struct qemu_plan {
