@@ -614,6 +614,56 @@ out:
 	session_end(&s, name);
 }
 
+/* What the VM goes without reaches the user through warn, once, at start. */
+static void with_skipped_things(struct vz_vm_configuration *config)
+{
+	struct vz_directory_share *share = vz_add_directory_share(config);
+	struct vz_network_device *net = vz_add_network_device(config);
+
+	standin_answer("VZLinuxRosettaDirectoryShare", "availability", 1); /* not installed */
+	share->kind = VZ_SHARE_ROSETTA;
+	share->tag = strdup("rosetta");
+	share->rosetta_ignore_if_missing = true;
+	net->attachment = VZ_NETWORK_ATTACHMENT_FILE_HANDLE;
+	net->fd = 9;
+	net->offloading = true;
+}
+
+static void warnings(void)
+{
+	const char *name = "apple lifecycle warnings";
+	static const char want[] =
+		"--device virtio-net: offloading=on has no counterpart in the Virtualization framework; ignored\n"
+		"--device rosetta rosetta: Rosetta is not installed; going on without the share (ignore-if-missing)\n";
+	struct session s;
+	char *plan = NULL;
+	size_t size = 0;
+	FILE *out;
+
+	if (session_create(&s, name, with_skipped_things) != 0)
+		goto out;
+	rig_check("apple warnings: none while only planning", s.warnings[0] == '\0', "'%s'", s.warnings);
+	out = open_memstream(&plan, &size);
+	if (out == NULL)
+		abort();
+	apple_engine.print_plan(s.vm, out, &s.err);
+	fclose(out);
+	rig_check("apple warnings: the plan shows them as comments",
+		  plan != NULL && strstr(plan, "# warning: --device rosetta rosetta: Rosetta is not installed") != NULL &&
+			  strstr(plan, "# warning: --device virtio-net: offloading=on") != NULL,
+		  "%s", plan != NULL ? plan : "(none)");
+	free(plan);
+	if (apple_engine.start(s.vm, &s.err) != 0) {
+		rig_check(name, false, "start: %s", s.err.message);
+		goto out;
+	}
+	rig_check("apple warnings: a skipped Rosetta share and ignored offloading reach warn once, at start",
+		  strcmp(s.warnings, want) == 0, "got '%s'", s.warnings);
+	standin_clear_log();
+out:
+	session_end(&s, name);
+}
+
 static void real_host(void)
 {
 	struct vz_vm_configuration config;
@@ -673,6 +723,7 @@ void test_lifecycle(void)
 	gui();
 	gui_miniaturized();
 	gui_closed();
+	warnings();
 	real_host();
 	plan_header();
 }

@@ -29,6 +29,8 @@ struct apple_builder {
 	struct apple_host host;
 	char *runtime_dir;
 	struct vzk_error *err;
+	void (*warn)(void *context, const char *message);
+	void *warn_context;
 
 	/* plan */
 	struct text_buffer plan;
@@ -279,6 +281,8 @@ struct apple_builder *apple_builder_new(const struct apple_builder_options *opti
 		return NULL;
 	b->mode = options->mode;
 	b->host = *options->host;
+	b->warn = options->warn;
+	b->warn_context = options->warn_context;
 	b->terminal_fd = -1;
 	if (options->runtime_dir != NULL && (b->runtime_dir = strdup(options->runtime_dir)) == NULL) {
 		free(b);
@@ -662,6 +666,20 @@ void apple_note(struct apple_builder *b, const char *fmt, ...)
 	text_append(&b->plan, "# ");
 	text_append(&b->plan, line);
 	text_append(&b->plan, "\n");
+}
+
+void apple_warn(struct apple_builder *b, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (b->mode == APPLE_MODE_PLAN)
+		apple_note(b, "warning: %s", line);
+	else if (b->warn != NULL)
+		b->warn(b->warn_context, line);
 }
 
 /* ---- host resources ---- */

@@ -34,6 +34,9 @@ struct apple_builder_options {
 	enum apple_mode mode;
 	const struct apple_host *host;
 	const char *runtime_dir; /* live: private directory for the sockets it binds */
+	/* live: apple_warn's lines go here (engine_options.warn); may be NULL */
+	void (*warn)(void *context, const char *message);
+	void *warn_context;
 };
 
 struct apple_builder;
@@ -90,6 +93,10 @@ id apple_file_handle(struct apple_builder *b, int fd);
 
 /* A "# ..." comment line in the plan; nothing in live mode. */
 void apple_note(struct apple_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Something the user should know (a device left out, an option the
+ * framework cannot apply): "# warning: ..." in the plan, the warn callback
+ * when live (once per run: the live build is the one that counts). */
+void apple_warn(struct apple_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Host resources of the live configuration. -1 with error when out of memory
  * (the fd is closed then). */

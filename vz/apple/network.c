@@ -94,7 +94,8 @@ static id file_handle_attachment(struct apple_builder *b, const struct vz_networ
 		apple_note(b, "the next file handle is the inherited fd %d", device->fd);
 	}
 	if (device->offloading)
-		apple_note(b, "offloading=on has no counterpart in the Virtualization framework: not applied");
+		apple_warn(b, "--device virtio-net: offloading=on has no counterpart in the Virtualization framework; "
+			      "ignored");
 	handle = apple_file_handle(b, fd);
 	if (handle == nil)
 		return nil;

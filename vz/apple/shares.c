@@ -87,7 +87,8 @@ static int rosetta_ready(struct apple_builder *b, const struct vz_directory_shar
 		if (install_rosetta(b, cls) != 0) {
 			if (!share->rosetta_ignore_if_missing)
 				return -1;
-			apple_note(b, "Rosetta could not be installed: share '%s' is left out", share->tag);
+			apple_warn(b, "--device rosetta %s: Rosetta could not be installed (%s); going on without the share "
+				      "(ignore-if-missing)", share->tag, apple_builder_error(b)->message);
 			return 0;
 		}
 		/* While planning, assume the installer succeeds. */
@@ -101,9 +102,9 @@ static int rosetta_ready(struct apple_builder *b, const struct vz_directory_shar
 		return 0;
 	}
 	if (share->rosetta_ignore_if_missing) {
-		apple_note(b, "Rosetta is %s: share '%s' is left out (ignore-if-missing)",
-			   availability.integer == VZ_ROSETTA_NOT_SUPPORTED ? "not supported here" : "not installed",
-			   share->tag);
+		apple_warn(b, "--device rosetta %s: Rosetta is %s; going on without the share (ignore-if-missing)",
+			   share->tag,
+			   availability.integer == VZ_ROSETTA_NOT_SUPPORTED ? "not supported on this host" : "not installed");
 		return 0;
 	}
 	if (availability.integer == VZ_ROSETTA_NOT_SUPPORTED)

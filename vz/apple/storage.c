@@ -76,7 +76,8 @@ static id disk_image_attachment(struct apple_builder *b, const struct vz_storage
 	/* macOS 11 has only the framework's own modes (automatic, full). vzkit's
 	 * default (cached, fsync) falls back to them; other choices are refused. */
 	if (attachment->caching_mode == VZ_DISK_CACHING_CACHED && attachment->sync_mode == VZ_DISK_SYNC_FSYNC) {
-		apple_note(b, "macOS 11 has no caching or synchronization modes: the framework's own (automatic, full) apply");
+		apple_warn(b, "disk image %s: macOS 11 has no disk caching or synchronization modes; the framework's own "
+			      "(automatic, full) apply", attachment->path);
 	} else if (attachment->caching_mode != VZ_DISK_CACHING_AUTOMATIC || attachment->sync_mode != VZ_DISK_SYNC_FULL) {
 		vzk_usage_error(err, "caching and synchronization modes need macOS 12.0 or newer");
 		return nil;

@@ -444,7 +444,8 @@ static int make_runtime_dir(struct engine_vm *vm, struct vzk_error *err)
 
 static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 {
-	struct apple_builder_options options = {.mode = APPLE_MODE_LIVE, .host = &vm->host};
+	struct apple_builder_options options = {.mode = APPLE_MODE_LIVE, .host = &vm->host,
+						.warn = vm->options.warn, .warn_context = vm->options.context};
 	struct queue_work work = {.vm = vm, .err = err};
 	struct apple_completion started;
 
