@@ -44,6 +44,12 @@ refuse "a file with qcow2's magic that is no qcow2 image" 2 \
 : > empty.img
 refuse "a zero-byte virtio-blk image" 2 "--device virtio-blk: failed to read the header of file $scratch/empty.img: EOF" \
 	--bootloader "$(linux_boot report)" --device "virtio-blk,path=$scratch/empty.img"
+# What only QEMU finds out (a backing file gone) is still said naming the device.
+qemu-img create -q -f qcow2 base.qcow2 64M && qemu-img create -q -f qcow2 -b "$scratch/base.qcow2" -F qcow2 over.qcow2 &&
+	rm base.qcow2
+refuse "a qcow2 image whose backing file is gone" 1 \
+	"--device virtio-blk ($scratch/over.qcow2): QEMU refused it: Could not open backing file" \
+	--bootloader "$(linux_boot report)" --device "virtio-blk,path=$scratch/over.qcow2"
 if "$VZKIT" --accel kvm --dry-run=qemu --bootloader "$(linux_boot report)" > /dev/null 2>&1; then
 	skip "--accel kvm where KVM does not run guests" "KVM runs guests on this host"
 else

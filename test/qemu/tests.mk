@@ -2,6 +2,7 @@
 # host facts, the engine driven directly, and real guests booted end to end.
 TEST_PROGRAMS += \
 	test/qemu/test_accel \
+	test/qemu/test_device_error \
 	test/qemu/test_engine \
 	test/qemu/test_firmware \
 	test/qemu/test_plan \

@@ -21,6 +21,7 @@
 
 #include "vz/cleanup_watcher.h"
 #include "vz/qemu/accel.h"
+#include "vz/qemu/device_error.h"
 #include "vz/qemu/host.h"
 #include "vz/qemu/plan.h"
 #include "vz/qemu/process.h"
@@ -626,6 +627,8 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 		char tail[512];
 		if (start_aborted(vm))
 			return start_abandoned(err);
+		if (qemu_device_error(vm->config, log_path, tail, sizeof(tail)))
+			return vzk_runtime_error(err, "%s", tail); /* names the --device */
 		qemu_stderr_tail(vm, tail, sizeof(tail));
 		if (tail[0] != '\0')
 			return vzk_runtime_error(err, "QEMU failed to start: %s", tail);
