@@ -235,8 +235,35 @@ static struct sobject *new_object_named(const char *class_name)
 	return new_object(cls);
 }
 
+/* >0 while the stand-ins act as the framework on their own (a test drives a
+ * guest event): the framework has its own pools there. */
+static int framework_side;
+
+/* A call from "the framework's thread" into the engine (a delegate, a
+ * completion handler): no pool of ours is in place there. */
+#define AS_FRAMEWORK_THREAD(call)                                              \
+	do {                                                                   \
+		int saved_depth_ = apple_pool_depth_swap(0);                   \
+		int saved_side_ = framework_side;                              \
+		framework_side = 0;                                            \
+		call;                                                          \
+		framework_side = saved_side_;                                  \
+		apple_pool_depth_swap(saved_depth_);                           \
+	} while (0)
+
+static int current_pool_depth(void)
+{
+	int depth = apple_pool_depth_swap(0);
+	apple_pool_depth_swap(depth);
+	return depth;
+}
+
 static void autorelease(id object)
 {
+	/* Apple's runtime: "autoreleased with no pool in place - just leaking";
+	 * a dispatch worker's own pool may never drain. */
+	if (framework_side == 0 && current_pool_depth() <= 0)
+		problem("%s autoreleased with no pool of the engine's in place", object_getClassName(object));
 	pool = must(realloc(pool, (pool_count + 1) * sizeof(*pool)));
 	pool[pool_count++] = object;
 }
@@ -585,7 +612,7 @@ typedef union rec_value (*behaviour_fn)(id self, struct sobject *me, const char 
 
 static void call_block_error(void *block, id error)
 {
-	((void (^)(id))block)(error);
+	AS_FRAMEWORK_THREAD(((void (^)(id))block)(error));
 }
 
 static void send_to_delegate(id delegate, const char *selector, const char *types, id a, id b)
@@ -599,9 +626,9 @@ static void send_to_delegate(id delegate, const char *selector, const char *type
 		return;
 	}
 	if (strcmp(types, "v@:@") == 0)
-		((void (*)(id, SEL, id))objc_msg_lookup(delegate, sel))(delegate, sel, a);
+		AS_FRAMEWORK_THREAD(((void (*)(id, SEL, id))objc_msg_lookup(delegate, sel))(delegate, sel, a));
 	else
-		((void (*)(id, SEL, id, id))objc_msg_lookup(delegate, sel))(delegate, sel, a, b);
+		AS_FRAMEWORK_THREAD(((void (*)(id, SEL, id, id))objc_msg_lookup(delegate, sel))(delegate, sel, a, b));
 }
 
 enum { VM_STOPPED = 0, VM_RUNNING = 1, VM_PAUSED = 2, VM_ERROR = 3 };
@@ -770,18 +797,21 @@ static union rec_value socket_connect(id self, struct sobject *me, const char *t
 		return (union rec_value){0};
 	}
 	if (failure != NULL) {
-		handler(nil, make_error(failure->domain, failure->code, failure->description));
+		id error = make_error(failure->domain, failure->code, failure->description);
+		AS_FRAMEWORK_THREAD(handler(nil, error));
 		return (union rec_value){0};
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) {
 		problem("socketpair failed");
-		handler(nil, make_error("NSPOSIXErrorDomain", 24, "Too many open files"));
+		id error = make_error("NSPOSIXErrorDomain", 24, "Too many open files");
+		AS_FRAMEWORK_THREAD(handler(nil, error));
 		return (union rec_value){0};
 	}
 	if (last_guest_end >= 0)
 		close(last_guest_end);
 	last_guest_end = pair[1];
-	handler(new_connection(pair[0]), nil);
+	id connection = new_connection(pair[0]);
+	AS_FRAMEWORK_THREAD(handler(connection, nil));
 	return (union rec_value){0};
 }
 
@@ -849,7 +879,9 @@ static void close_window(id window)
 	if (window_closed)
 		return;
 	notification = new_object_named("NSObject"); /* an NSNotification to the delegate */
+	framework_side++;
 	autorelease(notification->self);
+	framework_side--;
 	send_to_delegate(window_delegate, "windowWillClose:", "v@:@", notification->self, nil);
 	(void)window;
 	window_closed = true;
@@ -1519,8 +1551,10 @@ void standin_vm_stops_with_error(const char *domain, long code, const char *desc
 		return;
 	}
 	vm->state = VM_ERROR;
-	send_to_delegate(vm->delegate, "virtualMachine:didStopWithError:", "v@:@@", vm->self,
-			 make_error(domain, code, description));
+	framework_side++;
+	id error = make_error(domain, code, description);
+	framework_side--;
+	send_to_delegate(vm->delegate, "virtualMachine:didStopWithError:", "v@:@@", vm->self, error);
 }
 
 int standin_vsock_guest_connects(uint32_t port, int *guest_fd)
@@ -1550,8 +1584,11 @@ int standin_vsock_guest_connects(uint32_t port, int *guest_fd)
 				types != NULL ? types : "(none)");
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0)
 			return -1;
-		accepted = ((BOOL(*)(id, SEL, id, id, id))objc_msg_lookup(listener->delegate, sel))(
-			listener->delegate, sel, listener->self, new_connection(pair[0]), device);
+		framework_side++;
+		id connection = new_connection(pair[0]);
+		framework_side--;
+		AS_FRAMEWORK_THREAD(accepted = ((BOOL(*)(id, SEL, id, id, id))objc_msg_lookup(listener->delegate, sel))(
+					    listener->delegate, sel, listener->self, connection, device));
 		*guest_fd = pair[1];
 		return accepted ? 1 : 0;
 	}
@@ -1579,7 +1616,10 @@ bool standin_vsock_answer_pending(void)
 	if (last_guest_end >= 0)
 		close(last_guest_end);
 	last_guest_end = pair[1];
-	handler(new_connection(pair[0]), nil);
+	framework_side++;
+	id connection = new_connection(pair[0]);
+	framework_side--;
+	AS_FRAMEWORK_THREAD(handler(connection, nil));
 	Block_release(handler);
 	return true;
 }

@@ -44,16 +44,26 @@ id apple_queue_object(struct apple_queue *queue)
 	return queue->object;
 }
 
+/* A work item runs as on a dispatch worker of a queue made with
+ * DISPATCH_AUTORELEASE_FREQUENCY_WORK_ITEM (queue_dispatch.c): none of the
+ * caller's pools, one of the queue's own around the item. */
+static void run_item(void (*work)(void *context), void *context)
+{
+	int depth = apple_pool_depth_swap(1);
+	work(context);
+	apple_pool_depth_swap(depth);
+}
+
 void apple_queue_sync(struct apple_queue *queue, void (*work)(void *context), void *context)
 {
 	(void)queue;
-	work(context);
+	run_item(work, context);
 }
 
 void apple_queue_async(struct apple_queue *queue, void (*work)(void *context), void *context)
 {
 	(void)queue;
-	work(context);
+	run_item(work, context);
 }
 
 bool apple_on_main_thread(void)

@@ -450,6 +450,7 @@ static void run_golden(const struct golden_case *c)
 	standin_clear_log();
 	snprintf(golden, sizeof(golden), "%s.txt", c->name);
 	snprintf(name, sizeof(name), "apple live %s", c->name);
+	void *pool = apple_pool_push(); /* as the engine's start() has */
 	b = apple_builder_new(&live);
 	apple_builder_set_error(b, &err);
 	if (apple_build_configuration(b, &config) == nil) {
@@ -474,6 +475,7 @@ static void run_golden(const struct golden_case *c)
 
 	rig_collect_log(standin_log());
 	apple_builder_free(b);
+	apple_pool_pop(pool);
 	apple_engine.destroy(vm);
 
 	snprintf(name, sizeof(name), "apple memory %s: every object released once", c->name);
@@ -774,6 +776,7 @@ static void run_error(const struct error_case *c)
 	rig_touch("vmlinuz");
 	c->setup(&config);
 	status = apple_engine_create_on_host(&config, &options, &c->host, &vm, &err);
+	void *pool = apple_pool_push(); /* as the engine's start() has */
 	if (c->stage == AT_BUILD && status == 0) {
 		b = apple_builder_new(&live);
 		apple_builder_set_error(b, &err);
@@ -787,6 +790,7 @@ static void run_error(const struct error_case *c)
 	free(got);
 	rig_collect_log(standin_log());
 	apple_builder_free(b);
+	apple_pool_pop(pool);
 	apple_engine.destroy(vm);
 	snprintf(name, sizeof(name), "apple memory error %s: every object released once", c->name);
 	const char *leaks = standin_leaks();
@@ -807,6 +811,7 @@ static void check_rosetta_skipped(void)
 	standin_reset();
 	rig_config_init(&config);
 	rosetta_install_fails_ignored(&config);
+	void *pool = apple_pool_push(); /* as the engine's start() has */
 	b = apple_builder_new(&live);
 	apple_builder_set_error(b, &err);
 	bool built = apple_build_configuration(b, &config) != nil;
@@ -815,6 +820,7 @@ static void check_rosetta_skipped(void)
 			  strstr(standin_log(), "installRosettaWithCompletionHandler:") != NULL,
 		  "built %d: %s", built, err.message);
 	apple_builder_free(b);
+	apple_pool_pop(pool);
 	standin_leaks();
 	vz_vm_configuration_free(&config);
 }
@@ -840,6 +846,7 @@ static void check_stdio_terminal(void)
 	standin_reset();
 	rig_config_init(&config);
 	serial_stdio(&config);
+	void *pool = apple_pool_push(); /* as the engine's start() has */
 	b = apple_builder_new(&live);
 	apple_builder_set_error(b, &err);
 	bool built = apple_build_configuration(b, &config) != nil;
@@ -854,6 +861,7 @@ static void check_stdio_terminal(void)
 		  (during.c_oflag & OPOST) != 0 && (during.c_oflag & ONLCR) == (before.c_oflag & ONLCR), "oflag %#lx",
 		  (unsigned long)during.c_oflag);
 	apple_builder_free(b);
+	apple_pool_pop(pool);
 	tcgetattr(peer, &after);
 	rig_check("apple stdio terminal: restored when the configuration goes",
 		  after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag && after.c_oflag == before.c_oflag,

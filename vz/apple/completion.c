@@ -37,11 +37,17 @@ void apple_completion_finish(struct apple_completion *completion, id error)
 {
 	char message[sizeof(completion->message)];
 
+	void *pool;
+
 	if (error == nil) {
 		finish(completion, false, NULL, -1);
 		return;
 	}
+	/* A completion handler runs on the framework's thread: a pool of ours
+	 * for what describing the error autoreleases. */
+	pool = apple_pool_push();
 	apple_describe_error(error, message, sizeof(message));
+	apple_pool_pop(pool);
 	finish(completion, true, message, -1);
 }
 

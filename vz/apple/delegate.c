@@ -7,6 +7,9 @@
 
 #define EVENTS_IVAR "vzkitEvents"
 
+/* Every callback runs in a pool of its own: the framework calls from its
+ * queue's worker or its own thread, whose pool drains rarely, if ever. */
+
 struct delegate_class {
 	const char *name;
 	const char *protocol;
@@ -31,9 +34,12 @@ static void guest_did_stop(id self, SEL cmd, id machine)
 {
 	const struct apple_vm_events *events = events_of(self, &vm_delegate);
 
+	void *pool = apple_pool_push();
+
 	(void)cmd;
 	(void)machine;
 	events->guest_did_stop(events->context);
+	apple_pool_pop(pool);
 }
 
 /* -virtualMachine:didStopWithError: */
@@ -41,9 +47,12 @@ static void did_stop_with_error(id self, SEL cmd, id machine, id error)
 {
 	const struct apple_vm_events *events = events_of(self, &vm_delegate);
 
+	void *pool = apple_pool_push();
+
 	(void)cmd;
 	(void)machine;
 	events->did_stop_with_error(events->context, error);
+	apple_pool_pop(pool);
 }
 
 /* -listener:shouldAcceptNewConnection:fromSocketDevice: */
@@ -51,10 +60,15 @@ static BOOL should_accept(id self, SEL cmd, id listener, id connection, id devic
 {
 	const struct apple_socket_events *events = events_of(self, &socket_delegate);
 
+	void *pool = apple_pool_push();
+	BOOL accepted;
+
 	(void)cmd;
 	(void)listener;
 	(void)device;
-	return events->accept(events->context, connection) ? YES : NO;
+	accepted = events->accept(events->context, connection) ? YES : NO;
+	apple_pool_pop(pool);
+	return accepted;
 }
 
 /* -windowWillClose: (an NSNotification we do not need) */
@@ -62,9 +76,12 @@ static void window_will_close(id self, SEL cmd, id notification)
 {
 	const struct apple_window_events *events = events_of(self, &window_delegate);
 
+	void *pool = apple_pool_push();
+
 	(void)cmd;
 	(void)notification;
 	events->will_close(events->context);
+	apple_pool_pop(pool);
 }
 
 /* Registered with the runtime's real type codes: the framework may build

@@ -19,7 +19,11 @@ struct apple_queue *apple_queue_new(const char *label, struct vzk_error *err)
 		vzk_runtime_error(err, "out of memory");
 		return NULL;
 	}
-	queue->queue = dispatch_queue_create(label, DISPATCH_QUEUE_SERIAL);
+	/* A pool drained after each work item, ours and the framework's
+	 * callbacks alike (a worker thread's own pool drains rarely). */
+	queue->queue = dispatch_queue_create(
+		label, dispatch_queue_attr_make_with_autorelease_frequency(DISPATCH_QUEUE_SERIAL,
+									   DISPATCH_AUTORELEASE_FREQUENCY_WORK_ITEM));
 	if (queue->queue == NULL) {
 		free(queue);
 		vzk_runtime_error(err, "cannot create the dispatch queue %s", label);

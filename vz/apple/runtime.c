@@ -464,11 +464,25 @@ extern void *objc_autoreleasePoolPush(void);
 extern void objc_autoreleasePoolPop(void *pool);
 #endif
 
+#if !defined(__APPLE__)
+/* The GNU runtime has no pools: count them, so the test rig can tell an
+ * object autoreleased where no pool would catch it. */
+static _Thread_local int pool_depth;
+
+int apple_pool_depth_swap(int depth)
+{
+	int previous = pool_depth;
+	pool_depth = depth;
+	return previous;
+}
+#endif
+
 void *apple_pool_push(void)
 {
 #if defined(__APPLE__)
 	return objc_autoreleasePoolPush();
 #else
+	pool_depth++;
 	return NULL;
 #endif
 }
@@ -479,6 +493,7 @@ void apple_pool_pop(void *pool)
 	objc_autoreleasePoolPop(pool);
 #else
 	(void)pool;
+	pool_depth--;
 #endif
 }
 

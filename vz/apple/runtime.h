@@ -256,10 +256,17 @@ char apple_bool_type_code(enum apple_runtime_kind runtime, enum apple_host_arch 
  * class_addMethod; -1 when it does not fit in `size`. */
 int apple_runtime_types(const char *types, char *out, size_t size);
 
-/* Autorelease pools around each call path: objc_autoreleasePoolPush/Pop on
- * Apple's runtime, nothing on the GNU runtime (which has none). */
+/* Autorelease pools around each call path and each callback the framework
+ * makes into us (a dispatch worker or the framework's own thread drains its
+ * pool rarely, if ever): objc_autoreleasePoolPush/Pop on Apple's runtime; on
+ * the GNU runtime, which has none, only a per-thread count. */
 void *apple_pool_push(void);
 void apple_pool_pop(void *pool);
+#if !defined(__APPLE__)
+/* The test rig: this thread's pool count, set to `depth` (the previous one
+ * returned), e.g. 0 while calling back as a framework thread would. */
+int apple_pool_depth_swap(int depth);
+#endif
 
 /* The C function type a type encoding is sent with, e.g. "id (*)(id, SEL, id)",
  * or NULL when the layer has no cast for it (tests compare these with the

@@ -254,12 +254,15 @@ static void read_state_on_queue(void *context)
  * or what the VM says after a failure. */
 static void request_done(struct engine_vm *vm, id error, enum vm_state reached)
 {
+	void *pool = apple_pool_push(); /* the handler runs on the framework's thread */
+
 	if (error != nil)
 		refresh_state_here(vm);
 	else if (reached == VM_STATE_STOPPED)
 		finish(vm, VM_STATE_STOPPED, NULL);
 	else
 		set_state(vm, reached);
+	apple_pool_pop(pool);
 }
 
 static enum vm_state apple_state(struct engine_vm *vm);
