@@ -163,6 +163,7 @@ static id window_delegate; /* weak, like NSWindow's */
 static int state_reads, state_reads_before_action;
 static void (*state_action)(void);
 static id shared_application;
+static bool app_launched, app_active; /* NSApplication: finishLaunching seen; activated after it */
 static size_t method_count;
 static const struct tsv_table *table;
 static size_t blocks_checked;
@@ -847,6 +848,24 @@ static union rec_value shared_app(id self, struct sobject *me, const char *types
 	return (union rec_value){.o = shared_application};
 }
 
+static union rec_value app_finish_launching(id self, struct sobject *me, const char *types, union rec_value *args,
+					    size_t n)
+{
+	(void)self, (void)me, (void)types, (void)args, (void)n;
+	app_launched = true;
+	return (union rec_value){0};
+}
+
+/* An activation before finishLaunching does not stick (the window can stay
+ * behind the terminal): only one after it makes the app active. */
+static union rec_value app_activate(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
+{
+	(void)self, (void)me, (void)types, (void)n;
+	if (app_launched && args[0].z)
+		app_active = true;
+	return (union rec_value){0};
+}
+
 static union rec_value next_event(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
 {
 	(void)self, (void)me, (void)types, (void)args, (void)n;
@@ -971,6 +990,8 @@ static const struct {
 	{"VZLinuxRosettaDirectoryShare", "installRosettaWithCompletionHandler:", rosetta_install},
 	{"NSApplication", "sharedApplication", shared_app},
 	{"NSApplication", "nextEventMatchingMask:untilDate:inMode:dequeue:", next_event},
+	{"NSApplication", "finishLaunching", app_finish_launching},
+	{"NSApplication", "activateIgnoringOtherApps:", app_activate},
 	{"NSWindow", "isVisible", window_is_visible},
 	{"NSWindow", "close", window_close},
 	{"NSWindow", "setDelegate:", window_set_delegate},
@@ -1436,6 +1457,8 @@ void standin_reset(void)
 	state_reads_before_action = 0;
 	state_action = NULL;
 	shared_application = nil;
+	app_launched = false;
+	app_active = false;
 	/* Rosetta is installed unless a test says otherwise. */
 	standin_answer("VZLinuxRosettaDirectoryShare", "availability", 2);
 }
@@ -1656,4 +1679,9 @@ void standin_window_miniaturize(void)
 bool standin_window_visible(void)
 {
 	return !window_closed && !window_miniaturized;
+}
+
+bool standin_app_active(void)
+{
+	return app_active;
 }

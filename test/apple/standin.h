@@ -86,6 +86,9 @@ void standin_window_user_closes(void);
 /* The user clicks the yellow button: the window goes to the Dock
  * (-isVisible NO), nothing is closed and the delegate hears nothing. */
 void standin_window_miniaturize(void);
+/* Whether the application was activated after finishLaunching (the only
+ * activation that brings the window to the front with focus). */
+bool standin_app_active(void);
 /* Whether the window is on screen (not closed, not miniaturised). */
 bool standin_window_visible(void);
 

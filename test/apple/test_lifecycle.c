@@ -528,6 +528,8 @@ static void gui(void)
 	rig_check("apple gui: run() shows the window until the guest stops", apple_engine.run(s.vm, &s.err) == 0, "%s",
 		  s.err.message);
 	rig_check_golden("apple gui: messages", "gui.txt", standin_log());
+	rig_check("apple gui: the app is activated after finishLaunching (the window comes to the front, focused)",
+		  standin_app_active(), "activated before launching, or not at all");
 	standin_clear_log();
 out:
 	session_end(&s, name);

@@ -55,8 +55,10 @@ static int open_window(struct apple_gui *gui, id machine, uint32_t width, uint32
 	    apple_send(host, M_APP_SHARED, cls, &value, err) != 0)
 		return -1;
 	gui->app = value.object;
-	if (apple_send(host, M_APP_SET_ACTIVATION_POLICY, gui->app, NULL, err,
-		       apple_arg_integer(NS_ACTIVATION_POLICY_REGULAR)) != 0)
+	/* Launched first, activated last, as Code-Hex/vz does: an activation
+	 * before finishLaunching can leave the window behind the terminal,
+	 * without focus. */
+	if (apple_send(host, M_APP_FINISH_LAUNCHING, gui->app, NULL, err) != 0)
 		return -1;
 
 	if ((cls = apple_class_object(C_NSWindow, err)) == nil || apple_send(host, M_ALLOC, cls, &value, err) != 0 ||
@@ -91,8 +93,9 @@ static int open_window(struct apple_gui *gui, id machine, uint32_t width, uint32
 	if (apple_send(host, M_WINDOW_SET_CONTENT_VIEW, gui->window, NULL, err, apple_arg_object(gui->view)) != 0 ||
 	    apple_send(host, M_WINDOW_CENTER, gui->window, NULL, err) != 0 ||
 	    apple_send(host, M_WINDOW_ORDER_FRONT, gui->window, NULL, err, apple_arg_object(nil)) != 0 ||
-	    apple_send(host, M_APP_ACTIVATE, gui->app, NULL, err, apple_arg_bool(true)) != 0 ||
-	    apple_send(host, M_APP_FINISH_LAUNCHING, gui->app, NULL, err) != 0)
+	    apple_send(host, M_APP_SET_ACTIVATION_POLICY, gui->app, NULL, err,
+		       apple_arg_integer(NS_ACTIVATION_POLICY_REGULAR)) != 0 ||
+	    apple_send(host, M_APP_ACTIVATE, gui->app, NULL, err, apple_arg_bool(true)) != 0)
 		return -1;
 	gui->mode = new_string(RUN_LOOP_DEFAULT_MODE, err);
 	return gui->mode == nil ? -1 : 0;
