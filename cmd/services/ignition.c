@@ -83,6 +83,8 @@ static int load_ignition(struct ignition_server *server, const char *path, struc
 		if (used == capacity) {
 			char *grown;
 			if (capacity >= IGNITION_MAX_BYTES) {
+				if (fgetc(file) == EOF)
+					break; /* exactly the limit */
 				fclose(file);
 				free(data);
 				return vzk_usage_error(err, "--ignition: %s is larger than %u MiB", path,

@@ -259,6 +259,104 @@ static void test_ignition(void)
 	listener_count = 0;
 }
 
+/* The whole HTTP response to one GET on the guest's end, in a malloc'd
+ * buffer; *body points past the headers (NULL when there are none). */
+static char *fetch_ignition(size_t *size, char **body)
+{
+	const char *request = "GET /config.ign HTTP/1.1\r\nHost: ignition\r\nConnection: close\r\n\r\n";
+	size_t capacity = 1 << 20, used = 0;
+	char *response = malloc(capacity);
+	int guest = guest_connects(VZ_IGNITION_VSOCK_PORT);
+	ssize_t n;
+
+	*body = NULL;
+	if (guest < 0 || write(guest, request, strlen(request)) != (ssize_t)strlen(request)) {
+		*size = 0;
+		return response;
+	}
+	while (used < capacity - 1 && (n = read_some(guest, response + used, capacity - 1 - used, 5000)) > 0)
+		used += (size_t)n;
+	response[used] = '\0';
+	close(guest);
+	char *end = strstr(response, "\r\n\r\n");
+	if (end != NULL)
+		*body = end + 4;
+	*size = used;
+	return response;
+}
+
+/* A config over one read chunk (the loader reads 64 KiB at a time) comes out
+ * byte for byte; one over the limit is refused before the guest sees anything. */
+static void test_ignition_sizes(void)
+{
+	struct vz_vm_configuration config = {0};
+	struct vsock_services *services = NULL;
+	struct vzk_error err = {0};
+	char path[256], length_header[64];
+	size_t size = 200 * 1024, response_size;
+	char *body = malloc(size), *response, *served;
+	FILE *file;
+
+	TEST_CASE("ignition: a 200 KiB config is served byte for byte");
+	/* every byte depends on its offset, so a chunk read to the wrong place shows */
+	for (size_t i = 0; i < size; i++)
+		body[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+	memcpy(body, "{\"pad\":\"", 8);
+	memcpy(body + size - 2, "\"}", 2);
+	snprintf(path, sizeof(path), "%s/big.ign", dir);
+	file = fopen(path, "w");
+	CHECK(file != NULL && fwrite(body, 1, size, file) == size);
+	fclose(file);
+	config.ignition_path = strdup(path);
+	config.socket_device = true;
+	CHECK(vsock_services_start(&fake_engine, NULL, &config, &services, &err) == 0);
+	response = fetch_ignition(&response_size, &served);
+	snprintf(length_header, sizeof(length_header), "Content-Length: %zu\r\n", size);
+	CHECK_NAMED("ignition: 200 KiB answer is 200 with the file's length",
+		    strncmp(response, "HTTP/1.1 200", 12) == 0 && strcasestr(response, length_header) != NULL, "%.200s",
+		    response);
+	CHECK_NAMED("ignition: 200 KiB body equals the file",
+		    served != NULL && (size_t)(response + response_size - served) == size && memcmp(served, body, size) == 0,
+		    "body of %zd bytes differs", served != NULL ? (ssize_t)(response + response_size - served) : -1);
+	free(response);
+	vsock_services_stop(services);
+	services = NULL;
+	listener_count = 0;
+
+	TEST_CASE("ignition: a config of exactly 16 MiB is accepted");
+	CHECK(truncate(path, 16 << 20) == 0);
+	CHECK_NAMED(testlib_case, vsock_services_start(&fake_engine, NULL, &config, &services, &err) == 0, "%s",
+		    err.message);
+	vsock_services_stop(services);
+	services = NULL;
+	listener_count = 0;
+
+	TEST_CASE("ignition: a config over 16 MiB is refused, naming the file and the limit");
+	CHECK(truncate(path, (16 << 20) + 1) == 0);
+	vzk_error_clear(&err);
+	CHECK_NAMED(testlib_case,
+		    vsock_services_start(&fake_engine, NULL, &config, &services, &err) != 0 &&
+			    strstr(err.message, path) != NULL && strstr(err.message, "larger than 16 MiB") != NULL,
+		    "error '%s'", err.message);
+	CHECK_NAMED("ignition: nothing listens for the guest after the refusal", listener_count == 0,
+		    "%zu listeners", listener_count);
+	vsock_services_stop(services);
+	services = NULL;
+	listener_count = 0;
+
+	TEST_CASE("ignition: a missing file is refused, naming it");
+	unlink(path);
+	vzk_error_clear(&err);
+	CHECK_NAMED(testlib_case,
+		    vsock_services_start(&fake_engine, NULL, &config, &services, &err) != 0 &&
+			    strstr(err.message, path) != NULL && err.kind == VZK_ERR_USAGE,
+		    "error '%s'", err.message);
+	vsock_services_stop(services);
+	listener_count = 0;
+	vz_vm_configuration_free(&config);
+	free(body);
+}
+
 struct fake_agent {
 	int fd;
 	bool fail;
@@ -333,6 +431,7 @@ int main(void)
 	test_port_proxies();
 	test_socket_rules();
 	test_ignition();
+	test_ignition_sizes();
 	test_timesync();
 	rmdir(dir);
 	TEST_EXIT();
