@@ -16,12 +16,14 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -617,6 +619,26 @@ static void test_slow_engine(const char *label, const struct http_target *target
 
 /* ---- the unix socket's file ---- */
 
+/* This program's own bind(), in front of libc's (the executable's symbol wins
+ * for the library's calls too): it binds through the system call and notes
+ * the mode the socket file has the moment bind() creates it, before anything
+ * after bind() (a chmod, say) could narrow it. */
+static char bind_watch_path[108];
+static int bind_watch_mode = -1;
+
+int bind(int fd, __CONST_SOCKADDR_ARG address, socklen_t length)
+{
+	const struct sockaddr_un *unix_address = address.__sockaddr_un__;
+	int status = (int)syscall(SYS_bind, fd, address.__sockaddr__, length);
+	struct stat st;
+
+	if (status == 0 && length > offsetof(struct sockaddr_un, sun_path) && unix_address->sun_family == AF_UNIX &&
+	    bind_watch_path[0] != '\0' && strcmp(unix_address->sun_path, bind_watch_path) == 0 &&
+	    lstat(bind_watch_path, &st) == 0)
+		bind_watch_mode = (int)(st.st_mode & 07777);
+	return status;
+}
+
 static void test_unix_socket_files(struct fake_vm *vm)
 {
 	struct rest_handlers handlers = fake_vm_handlers(vm);
@@ -633,10 +655,16 @@ static void test_unix_socket_files(struct fake_vm *vm)
 	/* Mode 0600 even under a permissive umask. */
 	temp_path(path, sizeof(path), "mode.sock");
 	uri = unix_uri(path);
+	snprintf(bind_watch_path, sizeof(bind_watch_path), "%.*s", (int)sizeof(bind_watch_path) - 1, path);
 	previous = umask(0);
 	CHECK_NAMED("unix: start under umask 0", rest_server_start(&uri, &handlers, &server, &err) == 0 && server != NULL,
 		    "%s", err.message);
-	umask(previous);
+	mode_t umask_after = umask(previous);
+	bind_watch_path[0] = '\0';
+	CHECK_NAMED("unix: the socket is 0600 the moment bind() creates it, under umask 0 (no window)",
+		    bind_watch_mode == 0600, "mode %o at bind", (unsigned)bind_watch_mode);
+	CHECK_NAMED("unix: the caller's umask is given back", umask_after == 0, "umask %o after start",
+		    (unsigned)umask_after);
 	CHECK_NAMED("unix: socket mode is 0600", stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600,
 		    "mode %o", (unsigned)st.st_mode);
 	CHECK_NAMED("unix: rest_server_port is 0", rest_server_port(server) == 0, "%u", rest_server_port(server));
