@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -274,8 +276,73 @@ static int run_scenario(bool hard_stop, const char *kernel, const char *initrd, 
 	return 0;
 }
 
+/* Leftovers of other vzkits under the runtime parent, made before start():
+ * the directory of a vzkit that is gone must go, a live one's must stay, and
+ * a symlink named like a leftover must not be followed. */
+struct leftovers {
+	pid_t live_pid;
+	char dead[160], live[160], link[160], link_target[160];
+};
+
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	return pid;
+}
+
+static void make_leftovers(const char *scratch, struct leftovers *l)
+{
+	char path[200];
+	pid_t dead = dead_pid(), dead_too = dead_pid();
+	FILE *file;
+
+	l->live_pid = fork();
+	if (l->live_pid == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(l->dead, sizeof(l->dead), "%s/vzkit-%ld-0badf00d", scratch, (long)dead);
+	snprintf(l->live, sizeof(l->live), "%s/vzkit-%ld-0badf00d", scratch, (long)l->live_pid);
+	snprintf(l->link, sizeof(l->link), "%s/vzkit-%ld-0badf00d", scratch, (long)dead_too);
+	snprintf(l->link_target, sizeof(l->link_target), "%s/not-a-leftover", scratch);
+	mkdir(l->dead, 0700);
+	snprintf(path, sizeof(path), "%s/qmp.sock", l->dead); /* not empty: removed as a tree */
+	file = fopen(path, "w");
+	if (file != NULL)
+		fclose(file);
+	mkdir(l->live, 0700);
+	mkdir(l->link_target, 0700);
+	snprintf(path, sizeof(path), "%s/keep", l->link_target);
+	file = fopen(path, "w");
+	if (file != NULL)
+		fclose(file);
+	if (symlink(l->link_target, l->link) != 0)
+		perror("symlink");
+}
+
+static void check_leftovers(struct leftovers *l)
+{
+	char path[200];
+	struct stat st;
+
+	CHECK_NAMED("start(): a dead vzkit's runtime directory is removed", stat(l->dead, &st) != 0 && errno == ENOENT,
+		    "%s is still there", l->dead);
+	CHECK_NAMED("start(): a live vzkit's runtime directory is kept", stat(l->live, &st) == 0, "%s is gone", l->live);
+	snprintf(path, sizeof(path), "%s/keep", l->link_target);
+	CHECK_NAMED("start(): a symlink named like a leftover is not followed", stat(path, &st) == 0,
+		    "%s was removed", path);
+	kill(l->live_pid, SIGKILL);
+	waitpid(l->live_pid, NULL, 0);
+	rmdir(l->live);
+}
+
 int main(void)
 {
+	struct leftovers leftovers;
 	char kernel[512], initrd[512];
 	char scratch[] = "/tmp/vzkit-test-engine-XXXXXX";
 
@@ -291,7 +358,9 @@ int main(void)
 		perror("mkdtemp");
 		return 2;
 	}
+	make_leftovers(scratch, &leftovers);
 	run_scenario(false, kernel, initrd, scratch);
+	check_leftovers(&leftovers);
 	run_scenario(true, kernel, initrd, scratch);
 	remove_tree(scratch);
 	TEST_EXIT();
