@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -476,6 +477,19 @@ static int listen_tcp(struct rest_server *server, const char *host, uint16_t por
 
 /* ---- the server ---- */
 
+/* Room for REST_CONNECTION_LIMIT connections beside the VM's own files:
+ * the soft limit is often 1,024 while the hard one is far higher. */
+static void raise_file_limit(void)
+{
+	struct rlimit files;
+	rlim_t wanted = REST_CONNECTION_LIMIT + 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= wanted)
+		return;
+	files.rlim_cur = files.rlim_max != RLIM_INFINITY && files.rlim_max < wanted ? files.rlim_max : wanted;
+	setrlimit(RLIMIT_NOFILE, &files);
+}
+
 int rest_server_start(const struct rest_uri *uri, const struct rest_handlers *handlers,
 		      struct rest_server **out, struct vzk_error *err)
 {
@@ -508,12 +522,15 @@ int rest_server_start(const struct rest_uri *uri, const struct rest_handlers *ha
 		vzk_runtime_error(err, "--restful-uri: dup: %s", strerror(errno));
 		goto fail;
 	}
+	raise_file_limit();
 	/* MHD_USE_AUTO: epoll on Linux, poll elsewhere. */
 	server->daemon = MHD_start_daemon(
 		MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, server,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)mhd_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)REST_THREAD_POOL_SIZE,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)REST_CONNECTION_LIMIT,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REST_CONNECTION_MEMORY_BYTES,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)REST_LISTEN_BACKLOG,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)REST_CONNECTION_TIMEOUT_SECONDS,
 		MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
 		MHD_OPTION_END);

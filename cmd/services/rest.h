@@ -26,8 +26,18 @@
 #define REST_BODY_LIMIT 4096
 /* A connection idle this long (e.g. a client that connects and never sends) is closed. */
 #define REST_CONNECTION_TIMEOUT_SECONDS 5
-/* Connections served at once; more wait in the listen backlog. */
-#define REST_CONNECTION_LIMIT 256
+/* Connections served at once. Idle connections cost no thread (MHD polls
+ * them with epoll), so the limit is set well above what a misbehaving local
+ * process holds (1,000 idle or byte-at-a-time connections must not keep a
+ * new client from an answer within 100 ms: test_rest_pressure). Past it, MHD
+ * closes new connections at once. Per-IP limits would not help: every unix
+ * socket client has the same (no) address. */
+#define REST_CONNECTION_LIMIT 4096
+/* Memory MHD may use per connection (request line, headers, response
+ * headers; a POST body has its own REST_BODY_LIMIT buffer). Requests here
+ * are a few hundred bytes; a longer header block is answered 431 and
+ * closed. Bounds the server at REST_CONNECTION_LIMIT x this = 32 MiB. */
+#define REST_CONNECTION_MEMORY_BYTES 8192
 
 struct rest_handlers {
 	void *context;

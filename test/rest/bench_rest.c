@@ -8,13 +8,19 @@
  * separates the server's round trip from the client library's cost.
  * Target: >= 20,000 req/s and p99 < 2 ms on 2 cores. Each level runs 5
  * times; the median run is shown with the range (the machine may be shared).
- * Every response must be 200 with the expected body, or the benchmark fails. */
+ * Every response must be 200 with the expected body, or the benchmark fails.
+ * The levels run again with 1,000 idle connections held open by another
+ * thread (reopened as the server times them out), each rate also given as
+ * a ratio to the same level without them. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -200,9 +206,113 @@ static double raw_single_client(const char *socket_path, size_t total)
 	return (double)total / (now_seconds() - start);
 }
 
+static const int bench_levels[] = {1, 16, 64};
+#define LEVELS (sizeof(bench_levels) / sizeof(bench_levels[0]))
+static double level_rates[LEVELS];
+
+/* Every level, RUNS runs each; the median run printed (with its ratio to
+ * `baseline` when given). Returns non-zero when a response was wrong. */
+static int run_levels(const char *path, size_t per_run, const double *baseline)
+{
+	int status = 0;
+
+	for (size_t i = 0; i < LEVELS && status == 0; i++) {
+		struct level_result runs[RUNS], *median;
+		double low = 0, high = 0;
+
+		for (int run = 0; run < RUNS; run++) {
+			if (run_level(path, bench_levels[i], per_run, &runs[run]) != 0) {
+				fprintf(stderr, "bench_rest: out of memory\n");
+				return 1;
+			}
+			if (runs[run].failures > 0) {
+				fprintf(stderr, "bench_rest: %zu of %zu responses were wrong\n", runs[run].failures,
+					runs[run].requests);
+				status = 1;
+			}
+		}
+		qsort(runs, RUNS, sizeof(runs[0]), compare_results);
+		median = &runs[RUNS / 2];
+		low = (double)runs[0].requests / runs[0].seconds;
+		high = (double)runs[RUNS - 1].requests / runs[RUNS - 1].seconds;
+		level_rates[i] = (double)median->requests / median->seconds;
+		printf("%8d %10.0f  (%6.0f-%6.0f) %9.3f %9.3f %9.3f  %s, bench_levels[i],
+		       (double)median->requests / median->seconds, low, high, median->p50_ms, median->p99_ms,
+		       median->max_ms,
+		       (double)median->requests / median->seconds >= 20000.0 && median->p99_ms < 2.0 ? "meets target"
+												 : "below target");
+		if (baseline != NULL)
+			printf("  (%.2fx the rate without them)", level_rates[i] / baseline[i]);
+		printf("\n");
+	}
+	return status;
+}
+
+/* 1,000 connections that send nothing, as another local process could hold;
+ * the server closes them after its idle timeout, so the holder reopens them. */
+#define IDLE_CONNECTIONS 1000
+struct idle_holder {
+	const char *path;
+	int fds[IDLE_CONNECTIONS];
+	size_t count;
+	size_t reopened;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static int connect_path(const char *path)
+{
+	struct sockaddr_un address = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void idle_holder_open(struct idle_holder *holder)
+{
+	struct rlimit files;
+
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 4 * IDLE_CONNECTIONS) {
+		files.rlim_cur = files.rlim_max < 4 * IDLE_CONNECTIONS ? files.rlim_max : 4 * IDLE_CONNECTIONS;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
+	for (holder->count = 0; holder->count < IDLE_CONNECTIONS; holder->count++)
+		if ((holder->fds[holder->count] = connect_path(holder->path)) < 0)
+			break;
+}
+
+static void *idle_holder_main(void *context)
+{
+	struct idle_holder *holder = context;
+
+	while (!holder->stop) {
+		for (size_t i = 0; i < holder->count; i++) {
+			char byte;
+			if (recv(holder->fds[i], &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0) {
+				close(holder->fds[i]);
+				holder->fds[i] = connect_path(holder->path);
+				holder->reopened++;
+			}
+		}
+		nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+	}
+	return NULL;
+}
+
+static void idle_holder_close(struct idle_holder *holder)
+{
+	for (size_t i = 0; i < holder->count; i++)
+		if (holder->fds[i] >= 0)
+			close(holder->fds[i]);
+}
+
 int main(void)
 {
-	static const int levels[] = {1, 16, 64};
 	const size_t per_run = 20000;
 	char dir[] = "/tmp/vzkit-bench-rest.XXXXXX";
 	char path[sizeof(((struct rest_uri *)0)->path)];
@@ -238,30 +348,22 @@ int main(void)
 		struct level_result warm;
 		run_level(path, 16, 2000, &warm);
 	}
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]) && status == 0; i++) {
-		struct level_result runs[RUNS], *median;
-		double low = 0, high = 0;
-
-		for (int run = 0; run < RUNS; run++) {
-			if (run_level(path, levels[i], per_run, &runs[run]) != 0) {
-				fprintf(stderr, "bench_rest: out of memory\n");
-				return 1;
-			}
-			if (runs[run].failures > 0) {
-				fprintf(stderr, "bench_rest: %zu of %zu responses were wrong\n", runs[run].failures,
-					runs[run].requests);
-				status = 1;
-			}
-		}
-		qsort(runs, RUNS, sizeof(runs[0]), compare_results);
-		median = &runs[RUNS / 2];
-		low = (double)runs[0].requests / runs[0].seconds;
-		high = (double)runs[RUNS - 1].requests / runs[RUNS - 1].seconds;
-		printf("%8d %10.0f  (%6.0f-%6.0f) %9.3f %9.3f %9.3f  %s\n", levels[i],
-		       (double)median->requests / median->seconds, low, high, median->p50_ms, median->p99_ms,
-		       median->max_ms,
-		       (double)median->requests / median->seconds >= 20000.0 && median->p99_ms < 2.0 ? "meets target"
-												 : "below target");
+	status = run_levels(path, per_run, NULL);
+	{ /* the same with 1,000 idle connections held open by another thread */
+		static struct idle_holder holder;
+		double baseline[LEVELS];
+		for (size_t i = 0; i < LEVELS; i++)
+			baseline[i] = level_rates[i];
+		holder.path = path;
+		idle_holder_open(&holder);
+		pthread_create(&holder.thread, NULL, idle_holder_main, &holder);
+		printf("with %zu idle connections held open (reopened as the server times them out):\n", holder.count);
+		if (status == 0)
+			status = run_levels(path, per_run, baseline);
+		holder.stop = true;
+		pthread_join(holder.thread, NULL);
+		printf("idle connections reopened during the runs: %zu\n", holder.reopened);
+		idle_holder_close(&holder);
 	}
 	{
 		double rates[RUNS];

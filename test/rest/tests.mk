@@ -3,6 +3,7 @@
 # parser's fuzz target and its seed corpus run as a test.
 TEST_PROGRAMS += \
 	test/rest/test_rest \
+	test/rest/test_rest_pressure \
 	test/rest/test_state_body_seeds
 TEST_SCRIPTS += \
 	test/rest/test_rest_curl.sh
