@@ -236,7 +236,7 @@ static int run_levels(const char *path, size_t per_run, const double *baseline)
 		low = (double)runs[0].requests / runs[0].seconds;
 		high = (double)runs[RUNS - 1].requests / runs[RUNS - 1].seconds;
 		level_rates[i] = (double)median->requests / median->seconds;
-		printf("%8d %10.0f  (%6.0f-%6.0f) %9.3f %9.3f %9.3f  %s, bench_levels[i],
+		printf("%8d %10.0f  (%6.0f-%6.0f) %9.3f %9.3f %9.3f  %s", bench_levels[i],
 		       (double)median->requests / median->seconds, low, high, median->p50_ms, median->p99_ms,
 		       median->max_ms,
 		       (double)median->requests / median->seconds >= 20000.0 && median->p99_ms < 2.0 ? "meets target"
