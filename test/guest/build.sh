@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 
-for tool in modprobe cpio gzip sfdisk mkfs.vfat mcopy mmd grub-mkstandalone; do
+for tool in modprobe cpio gzip sfdisk mkfs.vfat mcopy mmd grub-mkstandalone gcc; do
 	command -v "$tool" >/dev/null || die "$tool not found (Debian packages: see debian-packages.txt)"
 done
 # sfdisk and mkfs.vfat live in /usr/sbin, which a non-root PATH may lack.
@@ -62,7 +62,7 @@ stamp=$(
 		echo "kver=$kver arch=$arch grub=$grub_target"
 		echo "cmdline=$kernel_cmdline"
 		stat -L -c '%n %s %Y' "$kernel" "$busybox" "$grub_dir/linux.mod" "/lib/modules/$kver/modules.dep"
-		cat "$here/build.sh" "$here/init" "$here/modules.txt"
+		cat "$here/build.sh" "$here/init" "$here/modules.txt" "$here/vsock_tool.c"
 	} | sha256sum | cut -d' ' -f1
 )
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ] &&
@@ -86,6 +86,8 @@ for applet in $("$busybox" --list); do
 	[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 install -m 0755 "$here/init" "$root/init"
+# busybox has no vsock applet: the guest's vsock client and servers, static like busybox.
+gcc -static -O2 -Wall -o "$root/bin/vsock-tool" "$here/vsock_tool.c" || die "cannot build vsock-tool (needs gcc and libc6-dev)"
 
 # Resolve every wanted module to its insmod chain; keep the first appearance of each file so
 # that dependencies always come before their users.

@@ -803,15 +803,16 @@ static bool rule_shares(struct checker *c)
 	}
 	if (helpers != c->plan->helper_count)
 		return fault(c, "%zu helpers for %zu shares", c->plan->helper_count, helpers);
-	/* vhost-user needs the guest's memory shared with the helper */
+	/* vhost-user back ends (virtiofsd, vzkit's own vsock) map the guest's memory: it must be shared */
+	bool vhost_user = helpers > 0 || c->params->vsock_guest_cid != 0;
 	snprintf(want, sizeof(want), "%lluM", (unsigned long long)(c->vz->memory_size >> 20));
 	bool memfd = find_implied(&c->parsed, "-object", "memory-backend-memfd", 0, &opts) && opt_is(&opts, "share", "on") &&
 		     opt_is(&opts, "size", want) && opt_is(&opts, "id", "mem");
 	bool numa = single_value(&c->parsed, "-numa") != NULL &&
 		    strcmp(single_value(&c->parsed, "-numa"), "node,memdev=mem") == 0;
-	if ((helpers > 0) != memfd || (helpers > 0) != numa)
+	if (vhost_user != memfd || vhost_user != numa)
 		return fault(c, "shared memfd backend (size %s) and -numa node,memdev=mem %s", want,
-			     helpers > 0 ? "missing" : "without a share");
+			     vhost_user ? "missing" : "without a vhost-user device");
 	return true;
 }
 
@@ -838,14 +839,22 @@ static bool rule_other_devices(struct checker *c)
 		    !opt_is(&opts, "yres", yres))
 			return fault(c, "gpu %zu is not %sx%s", g, xres, yres);
 	}
-	size_t vsock = count_implied(&c->parsed, "-device", "vhost-vsock-pci");
+	/* vsock: vzkit's own back end on a socket in the runtime directory (no kernel vhost-vsock) */
+	size_t vsock = count_implied(&c->parsed, "-device", "vhost-user-vsock-pci");
+	if (count_implied(&c->parsed, "-device", "vhost-vsock-pci") != 0)
+		return fault(c, "the kernel's vhost-vsock-pci is never used");
 	if (vsock != (c->params->vsock_guest_cid != 0 ? 1u : 0u))
 		return fault(c, "%zu vsock devices for cid %u", vsock, c->params->vsock_guest_cid);
+	if ((c->plan->vsock_socket_path != NULL) != (vsock == 1))
+		return fault(c, "vsock socket path set without a vsock device, or missing");
 	if (vsock == 1) {
-		char cid[16];
-		snprintf(cid, sizeof(cid), "%u", c->params->vsock_guest_cid);
-		if (!find_implied(&c->parsed, "-device", "vhost-vsock-pci", 0, &opts) || !opt_is(&opts, "guest-cid", cid))
-			return fault(c, "vsock guest-cid is not %s", cid);
+		if (strncmp(c->plan->vsock_socket_path, c->params->runtime_dir, strlen(c->params->runtime_dir)) != 0)
+			return fault(c, "vsock socket %s outside the runtime directory", c->plan->vsock_socket_path);
+		if (!find_implied(&c->parsed, "-device", "vhost-user-vsock-pci", 0, &opts) || !opt_is(&opts, "chardev", "vsock0"))
+			return fault(c, "vhost-user-vsock-pci without chardev=vsock0");
+		if (!find_opts(&c->parsed, "-chardev", "id", "vsock0", &opts) || opts.implied == NULL ||
+		    strcmp(opts.implied, "socket") != 0 || !opt_is(&opts, "path", c->plan->vsock_socket_path))
+			return fault(c, "vsock0: chardev path does not read back as the vsock socket");
 	}
 	return true;
 }
@@ -983,7 +992,7 @@ static void check_plan(const struct plan_case *test_case, const struct vz_vm_con
 	rule(&checker, "storage controllers (virtio-blk serial, nvme serials, one xhci)", rule_storage_devices);
 	rule(&checker, "NICs: macs, NAT, passed descriptors 3, 4, ...", rule_network);
 	rule(&checker, "serial ports: one controller, file paths read back, stdio flag", rule_serial);
-	rule(&checker, "virtio-fs: virtiofsd argv, sockets, tags, shared memfd memory", rule_shares);
+	rule(&checker, "virtio-fs: virtiofsd argv, sockets, tags; shared memfd memory for vhost-user", rule_shares);
 	rule(&checker, "rng, balloon, gpu sizes, input, vsock", rule_other_devices);
 	if (qemu_available)
 		rule(&checker, "QEMU lists every -device/-object property used", rule_qemu_knows_properties);

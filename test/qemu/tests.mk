@@ -6,7 +6,8 @@ TEST_PROGRAMS += \
 	test/qemu/test_engine \
 	test/qemu/test_firmware \
 	test/qemu/test_plan \
-	test/qemu/test_plan_golden
+	test/qemu/test_plan_golden \
+	test/qemu/test_vsock_backend
 TEST_SCRIPTS += \
 	test/qemu/e2e_devices.sh \
 	test/qemu/e2e_lifecycle.sh \

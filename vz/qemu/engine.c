@@ -92,6 +92,11 @@ static void engine_log(const struct engine_vm *vm, enum log_level level, const c
 	vm->options.log(vm->options.context, level, line);
 }
 
+static void vsock_log(void *context, enum log_level level, const char *message)
+{
+	engine_log(context, level, "%s", message);
+}
+
 static void set_state(struct engine_vm *vm, enum vm_state state)
 {
 	bool changed;
@@ -139,9 +144,6 @@ static int check_devices(struct engine_vm *vm, struct vzk_error *err)
 	for (size_t i = 0; i < config->directory_share_count; i++)
 		if (config->directory_shares[i].kind == VZ_SHARE_SINGLE_DIRECTORY && geteuid() != 0)
 			return vzk_usage_error(err, "--device virtio-fs: QEMU's virtiofsd here needs root (it cannot sandbox itself otherwise); run vzkit as root");
-	if (config->socket_device && access("/dev/vhost-vsock", R_OK | W_OK) != 0)
-		return vzk_usage_error(err, "virtio-vsock (--device virtio-vsock, --ignition, --timesync) needs /dev/vhost-vsock on the host (modprobe vhost_vsock): %s",
-				       strerror(errno));
 	vm->gui_headless = config->gui && getenv("DISPLAY") == NULL && getenv("WAYLAND_DISPLAY") == NULL;
 	if (config->gui && !vm->gui_headless &&
 	    qemu_find_gui_backend(vm->arch, vm->gui_backend, sizeof(vm->gui_backend), err) != 0)
@@ -226,7 +228,7 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 				  ? getenv("SSL_CERT_FILE")
 				  : "/etc/ssl/certs/ca-certificates.crt";
 	params.tls_ca_file = vm->tls_ca_file;
-	params.vsock_guest_cid = config->socket_device ? (uint32_t)getpid() + 2 : 0;
+	params.vsock_guest_cid = config->socket_device ? QEMU_VSOCK_GUEST_CID : 0;
 	params.disk_is_qcow2 = vm->disk_is_qcow2;
 	return qemu_plan_build(config, &params, &vm->plan, err);
 }
@@ -611,6 +613,10 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (prepare_efi_store(vm, err) != 0 || prepare_tls(vm, err) != 0 || open_network_fds(vm, err) != 0 ||
 	    start_helpers(vm, err) != 0)
 		return -1;
+	/* QEMU connects to the vsock backend while it sets its devices up. */
+	if (vm->plan.vsock_socket_path != NULL &&
+	    qemu_vsock_new(vm->plan.vsock_socket_path, QEMU_VSOCK_GUEST_CID, vsock_log, vm, &vm->vsock, err) != 0)
+		return -1;
 	struct child_spec spec = {
 		.argv = vm->plan.argv.items,
 		.stdin_fd = vm->plan.uses_stdio ? STDIN_FILENO : -1,
@@ -637,8 +643,6 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->config->serial_port_count > 0)
 		read_pty_names(vm, err);
 	if (qmp_execute(&vm->qmp, "cont", NULL, NULL, on_event, vm, err) != 0)
-		return -1;
-	if (vm->config->socket_device && qemu_vsock_new((uint32_t)getpid() + 2, &vm->vsock, err) != 0)
 		return -1;
 	set_state(vm, VM_STATE_RUNNING);
 	return 0;

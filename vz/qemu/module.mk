@@ -9,5 +9,8 @@ LIB_SRCS += \
 	vz/qemu/process.c \
 	vz/qemu/qmp.c \
 	vz/qemu/strv.c \
-	vz/qemu/vsock.c
+	vz/qemu/vhost_user.c \
+	vz/qemu/virtqueue.c \
+	vz/qemu/vsock.c \
+	vz/qemu/vsock_backend.c
 endif

@@ -82,8 +82,8 @@ static void add_machine(const struct vz_vm_configuration *config, const struct q
 	strv_pushf(argv, "%u", config->cpu_count);
 	strv_push(argv, "-m");
 	strv_pushf(argv, "%lluM", (unsigned long long)(config->memory_size >> 20));
-	if (config->directory_share_count > 0) {
-		/* vhost-user (virtiofsd) maps guest memory: it must be shared */
+	if (config->directory_share_count > 0 || params->vsock_guest_cid != 0) {
+		/* vhost-user back ends (virtiofsd, vzkit's vsock) map guest memory: it must be shared */
 		strv_push(argv, "-object");
 		strv_pushf(argv, "memory-backend-memfd,id=mem,size=%lluM,share=on",
 			   (unsigned long long)(config->memory_size >> 20));
@@ -443,10 +443,23 @@ static void add_other_devices(const struct vz_vm_configuration *config, const st
 		strv_push(argv, "-device");
 		strv_pushf(argv, "virtio-tablet-%s", pci_suffix(params));
 	}
-	if (params->vsock_guest_cid != 0) {
-		strv_push(argv, "-device");
-		strv_pushf(argv, "vhost-vsock-%s,guest-cid=%u", pci_suffix(params), params->vsock_guest_cid);
+}
+
+/* vsock is served by vzkit itself over vhost-user (doc/vsock.md); QEMU reads
+ * the guest's CID from it, so the command line names only the socket. */
+static int add_vsock(const struct qemu_plan_params *params, struct qemu_plan *plan)
+{
+	if (params->vsock_guest_cid == 0)
+		return 0;
+	if (asprintf(&plan->vsock_socket_path, "%s/vsock.sock", params->runtime_dir) < 0) {
+		plan->vsock_socket_path = NULL;
+		return -1;
 	}
+	strv_push(&plan->argv, "-chardev");
+	push_with_path(&plan->argv, "socket,id=vsock0,path=", plan->vsock_socket_path, "");
+	strv_push(&plan->argv, "-device");
+	strv_pushf(&plan->argv, "vhost-user-vsock-%s,chardev=vsock0", pci_suffix(params));
+	return 0;
 }
 
 int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
@@ -477,6 +490,10 @@ int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_
 		return -1;
 	}
 	add_other_devices(config, params, &plan->argv);
+	if (add_vsock(params, plan) != 0) {
+		qemu_plan_free(plan);
+		return vzk_runtime_error(err, "out of memory");
+	}
 	for (size_t i = 0; i < plan->helper_count; i++)
 		if (plan->helpers[i].argv.failed)
 			plan->argv.failed = 1;
@@ -501,5 +518,6 @@ void qemu_plan_free(struct qemu_plan *plan)
 	free(plan->fds);
 	free(plan->qmp_path);
 	free(plan->tls_dir);
+	free(plan->vsock_socket_path);
 	memset(plan, 0, sizeof(*plan));
 }

@@ -28,7 +28,7 @@ struct qemu_plan_params {
 	bool helpers_as_root;        /* virtiofsd can chroot */
 	bool gui_display;            /* a display is available for --gui */
 	const char *gui_backend;     /* "gtk" or "sdl" */
-	uint32_t vsock_guest_cid;    /* 0: no vsock device */
+	uint32_t vsock_guest_cid;    /* 0: no vsock device; else the CID vzkit's vsock backend gives the guest */
 	bool *disk_is_qcow2;         /* per storage device: image has the qcow2 magic */
 };
 
@@ -63,6 +63,9 @@ struct qemu_plan {
 	 * params->tls_ca_file made at start; NULL when no disk uses TLS. */
 	char *tls_dir;
 	const char *tls_ca_file;
+	/* vsock: the vhost-user socket vzkit listens on before QEMU starts
+	 * (vz/qemu/vsock.c); NULL when the VM has no vsock device. */
+	char *vsock_socket_path;
 };
 
 #define QEMU_FIRST_PASSED_FD 3
