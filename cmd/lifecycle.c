@@ -231,6 +231,9 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		goto out;
 	if (engine->create(vz, &engine_options, &life.vm, err) != 0)
 		goto out;
+	/* The input is good: disks with size= that are missing are made now. */
+	if (vz_create_missing_disk_images(vz, err) != 0)
+		goto out;
 	log_write_lines(deferred_warnings);
 	if (options->pidfile != NULL) {
 		if (write_pidfile(options->pidfile, err) != 0)

@@ -19,5 +19,6 @@ const struct component_ops nvme_device = {
 	.summary = "disk on an NVM Express controller",
 	.keys = {nvme_keys, sizeof(nvme_keys) / sizeof(nvme_keys[0])},
 	.config_size = sizeof(struct disk_config),
+	.check = disk_check,
 	.emit = nvme_emit,
 };

@@ -1,6 +1,7 @@
 #include "devices/storage.h"
 #include "vz/vz.h"
 
+#include <ctype.h>
 #include <string.h>
 
 const char *const disk_type_choices[] = {"image", "dev", NULL};
@@ -23,6 +24,8 @@ int disk_emit(const struct disk_config *disk, enum vz_storage_device_kind kind,
 	device->attachment.caching_mode = VZ_DISK_CACHING_CACHED;
 	device->attachment.sync_mode = disk->type == DISK_TYPE_DEV ? VZ_DISK_SYNC_FULL : VZ_DISK_SYNC_FSYNC;
 	device->block_device_identifier = component_strdup(disk->device_id);
+	if (disk->size != NULL && disk_parse_size(disk->size, "size", &device->attachment.create_size, err) != 0)
+		return -1;
 	if (device->attachment.path == NULL || (disk->device_id != NULL && device->block_device_identifier == NULL))
 		return vzk_runtime_error(err, "out of memory");
 	return 0;
@@ -39,4 +42,55 @@ int check_block_device_identifier(const char *id, const char *what, struct vzk_e
 			return vzk_usage_error(err, "%s: deviceId must be printable ASCII without spaces (got '%s')",
 					       what, id);
 	return 0;
+}
+
+/* Bounds: whole 512-byte sectors (what a block device is made of), at least
+ * 512 KiB, at most 1 PiB (far above any guest's needs, far below what a
+ * sparse file or off_t can hold). */
+#define DISK_SIZE_MIN (512u << 10)
+#define DISK_SIZE_MAX (1ull << 50)
+
+int disk_parse_size(const char *text, const char *what, uint64_t *bytes, struct vzk_error *err)
+{
+	static const char units[] = "KMGTP";
+	const char *p = text;
+	uint64_t value = 0, scale = 1;
+
+	if (!isdigit((unsigned char)*p))
+		return vzk_usage_error(err, "%s: size '%s' is not a size (a number with K, M, G or T, e.g. 64G)", what, text);
+	for (; isdigit((unsigned char)*p); p++) {
+		if (value > (UINT64_MAX - 9) / 10)
+			return vzk_usage_error(err, "%s: size '%s' is too large (at most 1P)", what, text);
+		value = value * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != '\0') {
+		const char *unit = strchr(units, toupper((unsigned char)*p));
+		if (unit == NULL || p[1] != '\0')
+			return vzk_usage_error(err, "%s: size '%s' is not a size (a number with K, M, G or T, e.g. 64G)", what,
+					       text);
+		for (const char *u = units; u <= unit; u++)
+			scale *= 1024;
+	}
+	if (value > DISK_SIZE_MAX / scale)
+		return vzk_usage_error(err, "%s: size '%s' is too large (at most 1P)", what, text);
+	value *= scale;
+	if (value < DISK_SIZE_MIN)
+		return vzk_usage_error(err, "%s: size '%s' is too small for a disk (at least 512K)", what, text);
+	if (value % 512 != 0)
+		return vzk_usage_error(err, "%s: size '%s' is not a whole number of 512-byte sectors", what, text);
+	*bytes = value;
+	return 0;
+}
+
+int disk_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
+{
+	const struct disk_config *disk = config;
+	uint64_t bytes;
+
+	(void)given;
+	if (disk->size == NULL)
+		return 0;
+	if (disk->type == DISK_TYPE_DEV)
+		return vzk_usage_error(err, "%s: size= creates disk images; type=dev is a device that exists", what);
+	return disk_parse_size(disk->size, what, &bytes, err);
 }

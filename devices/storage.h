@@ -14,6 +14,7 @@ struct disk_config {
 	bool read_only;
 	int type; /* enum disk_type */
 	char *device_id;
+	char *size; /* "64G": create the image this big when it is missing (vzkit) */
 };
 
 /* Key table entries shared by the three disk devices. */
@@ -25,7 +26,16 @@ struct disk_config {
 	 .help = "the guest cannot write to the disk", .json_name = "readOnly"},                   \
 	{.name = "type", .kind = KEY_ENUM, .offset = offsetof(struct disk_config, type),           \
 	 .help = "image: a file (default); dev: a host block device", .choices = disk_type_choices, \
-	 .json_name = "type"}
+	 .json_name = "type"},                                                                     \
+	{.name = "size", .kind = KEY_STRING, .offset = offsetof(struct disk_config, size),         \
+	 .help = "create the image, sparse, this big (512K..1P, e.g. 64G) when it is missing (vzkit)", \
+	 .json_name = "size"}
+
+/* The check hook of the three disk devices: size= is a size the guest can
+ * use, on an image. */
+int disk_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err);
+/* "64G" -> bytes (K, M, G, T, P: powers of 1024); -1 with a usage error. */
+int disk_parse_size(const char *text, const char *what, uint64_t *bytes, struct vzk_error *err);
 
 int disk_emit(const struct disk_config *disk, enum vz_storage_device_kind kind,
 	      struct vz_vm_configuration *vz, struct vzk_error *err);

@@ -19,5 +19,6 @@ const struct component_ops usb_mass_storage_device = {
 	.summary = "USB mass storage disk (raw or ISO image)",
 	.keys = {usb_mass_storage_keys, sizeof(usb_mass_storage_keys) / sizeof(usb_mass_storage_keys[0])},
 	.config_size = sizeof(struct disk_config),
+	.check = disk_check,
 	.emit = usb_mass_storage_emit,
 };

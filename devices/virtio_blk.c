@@ -13,7 +13,8 @@ static const struct key_spec virtio_blk_keys[] = {
 static int virtio_blk_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
 {
 	const struct disk_config *disk = config;
-	(void)given;
+	if (disk_check(config, given, what, err) != 0)
+		return -1;
 	return check_block_device_identifier(disk->device_id, what, err);
 }
 

@@ -264,6 +264,9 @@ static int check_storage(const struct vz_storage_device *device, struct vzk_erro
 
 	switch (device->attachment.kind) {
 	case VZ_STORAGE_ATTACHMENT_DISK_IMAGE:
+		/* size=: made at start when missing (vz_create_missing_disk_images) */
+		if (device->attachment.create_size > 0 && stat(device->attachment.path, &st) != 0 && errno == ENOENT)
+			return need_parent_dir(device->attachment.path, what, err);
 		if (need_file(device->attachment.path, what, true, err) != 0)
 			return -1;
 		/* vfkit reads a virtio-blk image's first bytes before it starts
@@ -285,6 +288,62 @@ static int check_storage(const struct vz_storage_device *device, struct vzk_erro
 	case VZ_STORAGE_ATTACHMENT_NBD:
 		return 0; /* the server is reached at start */
 	}
+	return 0;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return path != NULL && stat(path, &st) == 0;
+}
+
+bool vz_macos_needs_install(const struct vz_vm_configuration *config)
+{
+	const struct vz_platform *platform = &config->platform;
+
+	return config->boot_loader.kind == VZ_BOOT_LOADER_MACOS && config->boot_loader.restore_image != NULL &&
+	       !exists(platform->machine_identifier_path) && !exists(platform->hardware_model_path) &&
+	       !exists(platform->auxiliary_storage_path);
+}
+
+/* restoreImage: the three files all exist (the guest boots, the image is not
+ * looked at) or none does (install: their directories must exist, a local
+ * image too, and the first disk is where macOS goes). Never a mix: vzkit
+ * overwrites nothing and cannot guess which of them belong together. */
+static int check_macos_install(const struct vz_vm_configuration *config, struct vzk_error *err)
+{
+	const struct vz_platform *platform = &config->platform;
+	const char *paths[3] = {platform->machine_identifier_path, platform->hardware_model_path,
+				platform->auxiliary_storage_path};
+	static const char *const keys[3] = {"machineIdentifierPath", "hardwareModelPath", "auxImagePath"};
+	const char *image = config->boot_loader.restore_image;
+	size_t present = 0;
+
+	for (size_t i = 0; i < 3; i++)
+		present += exists(paths[i]);
+	if (present == 3)
+		return 0;
+	if (present > 0) {
+		for (size_t i = 0; i < 3; i++)
+			if (!exists(paths[i]))
+				return vzk_usage_error(err, "--bootloader macos: %s %s does not exist while the other files do; "
+							    "vzkit installs only when none of the three exists and never "
+							    "overwrites one (move them away to install afresh)",
+						       keys[i], paths[i]);
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (need_parent_dir(paths[i], "--bootloader macos", err) != 0)
+			return -1;
+	if (strcmp(image, "latest") != 0 && strncmp(image, "http://", 7) != 0 && strncmp(image, "https://", 8) != 0 &&
+	    need_file(image, "--bootloader macos: restoreImage", true, err) != 0)
+		return -1;
+	if (config->storage_device_count == 0 ||
+	    config->storage_devices[0].attachment.kind != VZ_STORAGE_ATTACHMENT_DISK_IMAGE)
+		return vzk_usage_error(err, "--bootloader macos: restoreImage installs macOS on the first disk: give a "
+					    "--device virtio-blk,path=DISK first (with size=64G to create it)");
+	if (config->storage_devices[0].attachment.read_only)
+		return vzk_usage_error(err, "--bootloader macos: restoreImage cannot install on the read-only disk %s",
+				       config->storage_devices[0].attachment.path);
 	return 0;
 }
 
@@ -311,7 +370,10 @@ int vz_check_host_paths(const struct vz_vm_configuration *config, struct vzk_err
 					       boot->variable_store_path);
 		}
 	}
-	if (boot->kind == VZ_BOOT_LOADER_MACOS) {
+	if (boot->kind == VZ_BOOT_LOADER_MACOS && boot->restore_image != NULL &&
+	    check_macos_install(config, err) != 0)
+		return -1;
+	if (boot->kind == VZ_BOOT_LOADER_MACOS && !vz_macos_needs_install(config)) {
 		if (need_file(config->platform.machine_identifier_path, "--bootloader macos: machineIdentifierPath", true, err) != 0 ||
 		    need_file(config->platform.hardware_model_path, "--bootloader macos: hardwareModelPath", true, err) != 0 ||
 		    need_file(config->platform.auxiliary_storage_path, "--bootloader macos: auxImagePath", true, err) != 0)

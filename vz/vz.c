@@ -77,6 +77,7 @@ void vz_vm_configuration_free(struct vz_vm_configuration *config)
 	free(config->boot_loader.initrd_path);
 	free(config->boot_loader.command_line);
 	free(config->boot_loader.variable_store_path);
+	free(config->boot_loader.restore_image);
 	free(config->platform.hardware_model_path);
 	free(config->platform.machine_identifier_path);
 	free(config->platform.auxiliary_storage_path);

@@ -30,6 +30,11 @@ struct vz_boot_loader {
 	/* efi: VZEFIVariableStore */
 	char *variable_store_path;
 	bool create_variable_store; /* create the store when it does not exist yet */
+	/* macos: where to install from when the identity files (platform) do
+	 * not exist yet: a local .ipsw, an http(s) URL, or "latest" (the
+	 * framework's latest supported image); NULL: they must exist. */
+	char *restore_image;
+	bool start_up_from_recovery; /* macos: VZMacOSVirtualMachineStartOptions (macOS 13) */
 };
 
 /* ---- platform (VZGenericPlatformConfiguration, VZMacPlatformConfiguration) ---- */
@@ -77,6 +82,9 @@ struct vz_storage_attachment {
 	enum vz_disk_caching_mode caching_mode;
 	enum vz_disk_sync_mode sync_mode;
 	uint64_t timeout_ms; /* NBD: timeout (default 15000) */
+	/* disk image: create it, sparse and this many bytes, when it does not
+	 * exist (vz_create_missing_disk_images); 0: it must exist */
+	uint64_t create_size;
 };
 
 enum vz_storage_device_kind {
@@ -225,6 +233,15 @@ int vz_validate(const struct vz_vm_configuration *config, struct vzk_error *err)
  * shared directories, the directories of log files and sockets, the EFI
  * variable store (unless it will be created). Usage error naming the path. */
 int vz_check_host_paths(const struct vz_vm_configuration *config, struct vzk_error *err);
+
+/* --bootloader macos with restoreImage and none of the three identity files:
+ * the engine installs macOS before it boots. */
+bool vz_macos_needs_install(const struct vz_vm_configuration *config);
+
+/* Creates each disk image that does not exist and has a create_size: a
+ * sparse file of that size, never overwriting (O_EXCL). Usage error naming
+ * the device when it cannot. */
+int vz_create_missing_disk_images(const struct vz_vm_configuration *config, struct vzk_error *err);
 
 /* "52:54:00:12:34:56" */
 void vz_format_mac(const uint8_t mac[6], char out[18]);

@@ -116,6 +116,25 @@ static void test_macos(void)
 	CHECK_STR(bootloader_json("macos,auxImagePath=/a,hardwareModelPath=/h,machineIdentifierPath=/m"),
 		  "{\"kind\":\"macosBootloader\",\"machineIdentifierPath\":\"/m\",\"hardwareModelPath\":\"/h\","
 		  "\"auxImagePath\":\"/a\"}");
+
+	TEST_CASE("macos restoreImage and recovery (vzkit keys) reach the model");
+	CHECK(emit_bootloader("macos,machineIdentifierPath=/vm/id,hardwareModelPath=/vm/hw,auxImagePath=/vm/aux,"
+			      "restoreImage=latest,recovery",
+			      &vz));
+	CHECK_STR(vz.boot_loader.restore_image, "latest");
+	CHECK(vz.boot_loader.start_up_from_recovery);
+	vz_vm_configuration_free(&vz);
+	CHECK(emit_bootloader("macos,machineIdentifierPath=/m,hardwareModelPath=/h,auxImagePath=/a,"
+			      "restoreImage=https://updates.example/UniversalMac_15.0_Restore.ipsw",
+			      &vz));
+	CHECK_STR(vz.boot_loader.restore_image, "https://updates.example/UniversalMac_15.0_Restore.ipsw");
+	CHECK(!vz.boot_loader.start_up_from_recovery);
+	vz_vm_configuration_free(&vz);
+	TEST_CASE("macos restoreImage in the JSON (a vzkit field), recovery is not");
+	CHECK_STR(bootloader_json("macos,auxImagePath=/a,hardwareModelPath=/h,machineIdentifierPath=/m,"
+				  "restoreImage=/r.ipsw,recovery"),
+		  "{\"kind\":\"macosBootloader\",\"machineIdentifierPath\":\"/m\",\"hardwareModelPath\":\"/h\","
+		  "\"auxImagePath\":\"/a\",\"restoreImage\":\"/r.ipsw\"}");
 }
 
 struct error_case {
@@ -146,7 +165,12 @@ static const struct error_case error_cases[] = {
 	{"macos,machineIdentifierPath=/m,auxImagePath=/a", {"--bootloader macos: missing required key 'hardwareModelPath'"}},
 	{"macos,machineIdentifierPath=/m,hardwareModelPath=/h,auxImagePath=", {"--bootloader macos: key 'auxImagePath' needs a non-empty path"}},
 	{"macos,machineIdentifierPath=/m,hardwareModelPath=/h,auxImagePath=/a,ipsw=/x",
-	 {"--bootloader macos: unknown key 'ipsw'", "(valid keys: machineIdentifierPath, hardwareModelPath, auxImagePath)"}},
+	 {"--bootloader macos: unknown key 'ipsw'",
+	  "(valid keys: machineIdentifierPath, hardwareModelPath, auxImagePath, restoreImage, recovery)"}},
+	{"macos,machineIdentifierPath=/m,hardwareModelPath=/h,auxImagePath=/a,restoreImage=",
+	 {"--bootloader macos: restoreImage needs a .ipsw file, an http(s) URL or 'latest'"}},
+	{"macos,machineIdentifierPath=/m,hardwareModelPath=/h,auxImagePath=/a,restoreImage=ftp://h/x.ipsw",
+	 {"--bootloader macos: restoreImage 'ftp://h/x.ipsw': only http:// and https:// URLs can be fetched"}},
 };
 
 static void test_errors(void)

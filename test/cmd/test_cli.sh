@@ -58,8 +58,11 @@ bad "unknown device type lists the known ones" \
 	"--device: unknown type 'virtio-floppy' (known: nbd, nvme, rosetta, usb-mass-storage, virtio-balloon, virtio-blk, virtio-fs, virtio-gpu, virtio-input, virtio-net, virtio-rng, virtio-serial, virtio-vsock)" \
 	"${LINUX[@]}" --device virtio-floppy
 bad "unknown key lists the valid keys" \
-	"--device virtio-blk: unknown key 'size' (valid keys: path, readonly, type, deviceId)" \
-	"${LINUX[@]}" --device virtio-blk,path=/d,size=10G
+	"--device virtio-blk: unknown key 'sizes' (valid keys: path, readonly, type, size, deviceId)" \
+	"${LINUX[@]}" --device virtio-blk,path=/d,sizes=10G
+bad "a disk size the guest cannot use" \
+	"--device virtio-blk: size '1000001' is not a whole number of 512-byte sectors" \
+	"${LINUX[@]}" --device virtio-blk,path=/d,size=1000001
 bad "missing required key" "--device virtio-fs: missing required key 'sharedDir'" "${LINUX[@]}" --device virtio-fs,mountTag=x
 bad "malformed number" "--cpus: 'two' is not a number" "${LINUX[@]}" --cpus two
 bad "malformed number in a device" "--device virtio-gpu: key 'width' needs a decimal number" "${LINUX[@]}" --device virtio-gpu,width=wide

@@ -474,6 +474,81 @@ static void test_host_paths(void)
 		 scratch_path("hw"), scratch_path("no-aux"));
 	expect_host("host: macOS aux image missing", "--bootloader macos: auxImagePath:", ARGS("--bootloader", arg[0]));
 
+	/* restoreImage (vzkit): install when none of the three exists, boot when all do, never a mix */
+	make_file("15.ipsw", 0644);
+	snprintf(arg[1], sizeof(arg[1]), "virtio-blk,path=%s,size=64G", scratch_path("mac.img"));
+	snprintf(arg[0], sizeof(arg[0]),
+		 "macos,machineIdentifierPath=%s,hardwareModelPath=%s,auxImagePath=%s,restoreImage=%s",
+		 scratch_path("new-id"), scratch_path("new-hw"), scratch_path("new-aux"), scratch_path("15.ipsw"));
+	expect_host("host: macOS install: no identity file yet, a local image, a disk to create", NULL,
+		    ARGS("--bootloader", arg[0], "--device", arg[1]));
+	{
+		struct vz_vm_configuration vz;
+		struct vzk_error err;
+		TEST_CASE("host: macOS install needed when none of the three exists");
+		CHECK(build_vm(&vz, &err, ARGS("--bootloader", arg[0], "--device", arg[1])) == 0 &&
+		      vz_macos_needs_install(&vz));
+		vz_vm_configuration_free(&vz);
+	}
+	expect_host("host: macOS install needs a disk", "restoreImage installs macOS on the first disk",
+		    ARGS("--bootloader", arg[0]));
+	snprintf(arg[2], sizeof(arg[2]), "virtio-blk,path=%s,readonly", scratch_path("disk.img"));
+	expect_host("host: macOS install refuses a read-only first disk", "cannot install on the read-only disk",
+		    ARGS("--bootloader", arg[0], "--device", arg[2]));
+	snprintf(arg[0], sizeof(arg[0]),
+		 "macos,machineIdentifierPath=%s,hardwareModelPath=%s,auxImagePath=%s,restoreImage=%s",
+		 scratch_path("new-id"), scratch_path("new-hw"), scratch_path("new-aux"), scratch_path("no.ipsw"));
+	expect_host("host: macOS install from a missing local image", "--bootloader macos: restoreImage:",
+		    ARGS("--bootloader", arg[0], "--device", arg[1]));
+	snprintf(arg[0], sizeof(arg[0]),
+		 "macos,machineIdentifierPath=%s,hardwareModelPath=%s,auxImagePath=%s,restoreImage=latest",
+		 scratch_path("new-id"), scratch_path("new-hw"), scratch_path("nodir/aux"));
+	expect_host("host: macOS install into a missing folder", "--bootloader macos: directory",
+		    ARGS("--bootloader", arg[0], "--device", arg[1]));
+	snprintf(arg[0], sizeof(arg[0]),
+		 "macos,machineIdentifierPath=%s,hardwareModelPath=%s,auxImagePath=%s,restoreImage=latest",
+		 scratch_path("id"), scratch_path("new-hw"), scratch_path("aux"));
+	snprintf(arg[2], sizeof(arg[2]), "--bootloader macos: hardwareModelPath %s does not exist while the other files do",
+		 scratch_path("new-hw"));
+	expect_host("host: macOS install refuses a mix of present and missing files (nothing overwritten)", arg[2],
+		    ARGS("--bootloader", arg[0], "--device", arg[1]));
+	snprintf(arg[0], sizeof(arg[0]),
+		 "macos,machineIdentifierPath=%s,hardwareModelPath=%s,auxImagePath=%s,restoreImage=https://example.invalid/x.ipsw",
+		 scratch_path("id"), scratch_path("hw"), scratch_path("aux"));
+	{
+		struct vz_vm_configuration vz;
+		struct vzk_error err;
+		expect_host("host: macOS files present: restoreImage ignored, nothing fetched", NULL,
+			    ARGS("--bootloader", arg[0], "--device", arg[1]));
+		TEST_CASE("host: macOS files present: no install");
+		CHECK(build_vm(&vz, &err, ARGS("--bootloader", arg[0], "--device", arg[1])) == 0 &&
+		      !vz_macos_needs_install(&vz));
+		vz_vm_configuration_free(&vz);
+	}
+
+	/* size= (vzkit): a missing image is made sparse at start, an existing one is never touched */
+	snprintf(arg[0], sizeof(arg[0]), "linux,kernel=%s", scratch_path("vmlinuz"));
+	snprintf(arg[1], sizeof(arg[1]), "virtio-blk,path=%s,size=64G", scratch_path("sparse.img"));
+	expect_host("host: missing image with size= is accepted", NULL, ARGS("--bootloader", arg[0], "--device", arg[1]));
+	snprintf(arg[2], sizeof(arg[2]), "virtio-blk,path=%s,size=64G", scratch_path("nodir/sparse.img"));
+	expect_host("host: missing image with size= in a missing folder", "--device virtio-blk: directory",
+		    ARGS("--bootloader", arg[0], "--device", arg[2]));
+	{
+		struct vz_vm_configuration vz;
+		struct vzk_error err;
+		struct stat st;
+		char keep[512];
+		snprintf(keep, sizeof(keep), "virtio-blk,path=%s,size=1G", scratch_path("disk.img"));
+		TEST_CASE("host: size= makes the missing image sparse, at the size asked");
+		CHECK(build_vm(&vz, &err, ARGS("--bootloader", arg[0], "--device", arg[1], "--device", keep)) == 0 &&
+		      vz_create_missing_disk_images(&vz, &err) == 0);
+		CHECK(stat(scratch_path("sparse.img"), &st) == 0 && st.st_size == 64LL << 30 &&
+		      (long long)st.st_blocks * 512 < (1LL << 20));
+		TEST_CASE("host: size= never touches an existing image");
+		CHECK(stat(scratch_path("disk.img"), &st) == 0 && st.st_size == 4);
+		vz_vm_configuration_free(&vz);
+	}
+
 	{
 		char command[128];
 		snprintf(command, sizeof(command), "rm -rf '%s'", scratch);
