@@ -458,6 +458,8 @@ static CURL *new_easy(const struct fetch_request *request, const char *url, char
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, request->low_speed_seconds > 0 ? request->low_speed_seconds : 60L);
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, request->low_speed_bytes > 0 ? request->low_speed_bytes : 1024L);
 	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Fewer, larger writes and hash updates than the 16 KiB default. */
+	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "vzkit/" VZKIT_VERSION);
 	set_ca_options(curl);
 	return curl;

@@ -6,3 +6,5 @@ TEST_SCRIPTS += \
 	test/services/test_fetch.sh
 FUZZ_TARGETS += \
 	test/services/fuzz_fetch_parse.c
+BENCH_SCRIPTS += \
+	test/services/bench_fetch.sh
