@@ -1,4 +1,5 @@
 /* vzkit: parse the flags, build and validate the VM, hand it to an engine. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,17 @@ int main(int argc, char **argv)
 	char *warning_text = NULL;
 	size_t warning_size = 0;
 	int status;
+	sigset_t stop_signals, previous_mask;
 
+	/* A stop signal from the first moment on waits for the lifecycle's
+	 * signal thread (it then abandons the start: exit status 0) instead of
+	 * killing vzkit halfway through making things. Blocked until exit, so
+	 * that one arriving during the final cleanup is not fatal either. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop_signals, &previous_mask);
 	vm_description_init(&vm);
 	if (args_parse(argc, argv, &vm, &options, &err) != 0) {
 		status = log_failure(&err);
@@ -106,6 +117,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (options.fetch.url != NULL) {
+		/* a download has nothing to stop gracefully: signals act at once */
+		sigprocmask(SIG_SETMASK, &previous_mask, NULL);
 		status = fetch_command(&options.fetch, options.log_level == LOG_LEVEL_ERROR ? NULL : stderr, stdout,
 				       &err) == 0 ? 0 : log_failure(&err);
 		goto out;
