@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmd/services/cloudinit.h"
+#include "cmd/services/fetch.h"
 #include "cmd/log/log.h"
 #include "cmd/output.h"
 #include "cmd/services/rest.h"
@@ -182,6 +183,22 @@ static void remove_pidfile(const char *path)
 	close(fd);
 }
 
+/* engine_options.fetch: the downloader (cache, resume, checks), its progress
+ * on stderr like --fetch's. */
+static int fetch_for_engine(void *context, const char *url, char **path, struct vzk_error *err)
+{
+	struct fetch_request request = {.url = url, .progress_stream = stderr};
+	struct fetch_result result = {0};
+
+	(void)context;
+	if (fetch_file(&request, &result, err) != 0)
+		return -1;
+	*path = result.path;
+	result.path = NULL;
+	fetch_result_free(&result);
+	return 0;
+}
+
 int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_description *vm,
 		  struct vz_vm_configuration *vz, const struct run_options *options,
 		  const char *deferred_warnings, struct vzk_error *err)
@@ -193,6 +210,7 @@ int lifecycle_run(const struct vz_engine_ops *engine, const struct vm_descriptio
 		.on_state_change = on_state_change,
 		.warn = log_engine_warning,
 		.log = log_engine_line,
+		.fetch = fetch_for_engine,
 		.context = &life,
 	};
 	struct rest_handlers handlers = {

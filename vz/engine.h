@@ -51,6 +51,11 @@ struct engine_options {
 	 * newline), from any thread. Engines print nothing themselves: the
 	 * launcher decides where lines go and filters them by level. May be NULL. */
 	void (*log)(void *context, enum log_level level, const char *message);
+	/* A local copy of an http(s) URL, made by the launcher's downloader
+	 * (its cache, its progress): the Apple engine's macOS restore image
+	 * (--bootloader macos,restoreImage=URL or latest). 0 with *path
+	 * (malloc'd), or -1 with err. May be NULL: such URLs are refused. */
+	int (*fetch)(void *context, const char *url, char **path, struct vzk_error *err);
 	void *context;
 	/* The launcher's cleanup watcher (vz/cleanup_watcher.h): the engine
 	 * registers what it creates (runtime directory, processes, terminal

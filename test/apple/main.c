@@ -26,6 +26,7 @@ int main(void)
 		return 1;
 	test_config();
 	test_lifecycle();
+	test_install();
 	/* Last: it also checks what every earlier test sent. */
 	test_tables();
 	rig_teardown();

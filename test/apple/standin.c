@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -117,6 +118,7 @@ struct sobject {
 	id delegate;  /* weak */
 	id socket_devices;
 	id ports; /* VZVirtioConsoleDeviceConfiguration: its port array */
+	id owned; /* what a getter of this object answers, made once (+1 here) */
 	struct port_listener listeners[16];
 	size_t listener_count;
 };
@@ -154,6 +156,9 @@ static bool guest_obeys = true;
 static struct failure start_failure;
 static bool start_fails;
 static int last_guest_end = -1;
+static void (^pending_install)(id);       /* VZMacOSInstaller's handler, kept until the progress ends */
+static double install_fraction;            /* NSProgress.fractionCompleted */
+static bool install_fails;
 static bool connect_silent;                /* connectToPort: keeps its handler, answers later or never */
 static void (^pending_connect)(id, id);    /* the kept handler (a copy) */
 static int events_seen, events_before_action;
@@ -292,6 +297,9 @@ static void dealloc(struct sobject *o)
 	if (o->ports != nil)
 		release(o->ports);
 	o->ports = nil;
+	if (o->owned != nil)
+		release(o->owned);
+	o->owned = nil;
 	if (o->fd >= 0 && strcmp(o->class_name, "VZVirtioSocketConnection") == 0)
 		close(o->fd); /* like the real connection object */
 	o->fd = -1;
@@ -745,6 +753,213 @@ static union rec_value vm_socket_devices(id self, struct sobject *me, const char
 	return (union rec_value){.o = me->socket_devices};
 }
 
+/* ---- macOS install ---- */
+
+static id framework_autoreleased(struct sobject *o)
+{
+	framework_side++;
+	autorelease(o->self);
+	framework_side--;
+	return o->self;
+}
+
+/* A getter answering an object its receiver makes once and keeps (+0). */
+static id owned_object(struct sobject *me, const char *cls, const char *text)
+{
+	if (me->owned == nil) {
+		struct sobject *made = new_object_named(cls);
+		made->text = text != NULL ? dup_text(text) : NULL;
+		me->owned = made->self;
+	}
+	return me->owned;
+}
+
+static const char *url_path(id url)
+{
+	struct sobject *o = url != nil ? find_object(url) : NULL;
+	return o != NULL && o->text != NULL && strncmp(o->text, "file://", 7) == 0 ? o->text + 7 : NULL;
+}
+
+static union rec_value restore_load(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
+{
+	const struct failure *failure = find_failure(self, "loadFileURL:completionHandler:");
+	void (^handler)(id, id) = (void (^)(id, id))args[1].p;
+	const char *path = url_path(args[0].o);
+	id image, error;
+
+	(void)me, (void)types, (void)n;
+	framework_side++;
+	if (failure != NULL)
+		error = make_error(failure->domain, failure->code, failure->description);
+	else if (path == NULL || access(path, R_OK) != 0)
+		error = make_error("NSCocoaErrorDomain", 260, "The file couldn't be opened because there is no such file.");
+	else
+		error = nil;
+	framework_side--;
+	if (error != nil) {
+		AS_FRAMEWORK_THREAD(handler(nil, error));
+		return (union rec_value){0};
+	}
+	struct sobject *loaded = new_object_named("VZMacOSRestoreImage");
+	loaded->text = dup_text(find_object(args[0].o)->text);
+	image = framework_autoreleased(loaded);
+	AS_FRAMEWORK_THREAD(handler(image, nil));
+	return (union rec_value){0};
+}
+
+static union rec_value restore_fetch_latest(id self, struct sobject *me, const char *types, union rec_value *args,
+					    size_t n)
+{
+	void (^handler)(id, id) = (void (^)(id, id))args[0].p;
+	struct sobject *latest = new_object_named("VZMacOSRestoreImage");
+
+	(void)self, (void)me, (void)types, (void)n;
+	latest->text = dup_text("https://updates.example/UniversalMac_15.1_24B83_Restore.ipsw");
+	id image = framework_autoreleased(latest);
+	AS_FRAMEWORK_THREAD(handler(image, nil));
+	return (union rec_value){0};
+}
+
+static union rec_value restore_url(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
+{
+	struct sobject *url = new_object_named("NSURL");
+
+	(void)self, (void)types, (void)args, (void)n;
+	url->text = dup_text(me->text);
+	autorelease(url->self);
+	return (union rec_value){.o = url->self};
+}
+
+static union rec_value url_absolute_string(id self, struct sobject *me, const char *types, union rec_value *args,
+					   size_t n)
+{
+	(void)self, (void)types, (void)args, (void)n;
+	return (union rec_value){.o = make_string(me->text)};
+}
+
+static union rec_value restore_requirements(id self, struct sobject *me, const char *types, union rec_value *args,
+					    size_t n)
+{
+	(void)self, (void)types, (void)args, (void)n;
+	return (union rec_value){.o = owned_object(me, "VZMacOSConfigurationRequirements", NULL)};
+}
+
+static union rec_value requirements_model(id self, struct sobject *me, const char *types, union rec_value *args,
+					  size_t n)
+{
+	(void)self, (void)types, (void)args, (void)n;
+	return (union rec_value){.o = owned_object(me, "VZMacHardwareModel", NULL)};
+}
+
+static union rec_value data_representation(id self, struct sobject *me, const char *types, union rec_value *args,
+					   size_t n)
+{
+	struct sobject *data = new_object_named("NSData");
+
+	(void)types, (void)args, (void)n;
+	data->text = dup_text(strcmp(object_getClassName(self), "VZMacHardwareModel") == 0 ? "<hardware model>"
+											 : "<machine identifier>");
+	(void)me;
+	autorelease(data->self);
+	return (union rec_value){.o = data->self};
+}
+
+/* Writes `text` to path: O_EXCL unless overwriting is allowed. */
+static int write_file(const char *path, const char *text, bool overwrite)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL), 0644);
+	size_t length = strlen(text);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, length) != (ssize_t)length) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static union rec_value data_write(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
+{
+	const char *path = url_path(args[0].o);
+
+	(void)self, (void)types, (void)n;
+	if (path == NULL || write_file(path, me->text != NULL ? me->text : "", (args[1].Q & 2u) == 0) != 0) {
+		if (args[2].pp != NULL)
+			*args[2].pp = make_error("NSCocoaErrorDomain", 516,
+						 "The file couldn't be saved because a file with the same name already exists.");
+		return (union rec_value){.z = NO};
+	}
+	return (union rec_value){.z = YES};
+}
+
+static union rec_value aux_create(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
+{
+	const char *path = url_path(args[0].o);
+
+	(void)me, (void)types, (void)n;
+	if (path == NULL || write_file(path, "<auxiliary storage>", (args[2].Q & 1u) != 0) != 0) {
+		if (args[3].pp != NULL)
+			*args[3].pp = make_error("VZErrorDomain", 3, "Failed to create the auxiliary storage: the file exists.");
+		release(self);
+		return (union rec_value){.o = nil};
+	}
+	return (union rec_value){.o = self};
+}
+
+static union rec_value installer_progress(id self, struct sobject *me, const char *types, union rec_value *args,
+					  size_t n)
+{
+	(void)self, (void)types, (void)args, (void)n;
+	return (union rec_value){.o = owned_object(me, "NSProgress", NULL)};
+}
+
+static union rec_value installer_install(id self, struct sobject *me, const char *types, union rec_value *args,
+					 size_t n)
+{
+	(void)me, (void)types, (void)n;
+	if (pending_install != NULL)
+		Block_release(pending_install);
+	pending_install = Block_copy((void (^)(id))args[0].p);
+	install_fraction = 0;
+	install_fails = find_failure(self, "installWithCompletionHandler:") != NULL;
+	return (union rec_value){0};
+}
+
+/* Each read moves the install on by a quarter; at the end (or halfway, when
+ * it fails) the installer's handler runs. */
+static union rec_value progress_fraction(id self, struct sobject *me, const char *types, union rec_value *args,
+					 size_t n)
+{
+	double now = install_fraction;
+
+	(void)self, (void)me, (void)types, (void)args, (void)n;
+	if (pending_install != NULL && (now >= 1.0 || (install_fails && now >= 0.5))) {
+		void (^handler)(id) = pending_install;
+		id error = nil;
+		pending_install = NULL;
+		if (install_fails) {
+			framework_side++;
+			error = make_error("VZErrorDomain", 10006, "The installation failed.");
+			framework_side--;
+		}
+		AS_FRAMEWORK_THREAD(handler(error));
+		Block_release(handler);
+	} else if (pending_install != NULL) {
+		install_fraction += 0.25;
+	}
+	return (union rec_value){.d = now};
+}
+
+static union rec_value vm_start_with_options(id self, struct sobject *me, const char *types, union rec_value *args,
+					     size_t n)
+{
+	union rec_value block_only[1] = {args[1]};
+	(void)n;
+	return vm_start(self, me, types, block_only, 1);
+}
+
 /* The device makes its port array once and owns it (the getter is +0). */
 static union rec_value console_ports(id self, struct sobject *me, const char *types, union rec_value *args,
 				     size_t n)
@@ -983,6 +1198,20 @@ static const struct {
 	{"VZVirtualMachine", "socketDevices", vm_socket_devices},
 	{"VZVirtualMachine", "setDelegate:", set_delegate},
 	{"VZVirtioConsoleDeviceConfiguration", "ports", console_ports},
+	{"VZMacOSRestoreImage", "loadFileURL:completionHandler:", restore_load},
+	{"VZMacOSRestoreImage", "fetchLatestSupportedWithCompletionHandler:", restore_fetch_latest},
+	{"VZMacOSRestoreImage", "URL", restore_url},
+	{"VZMacOSRestoreImage", "mostFeaturefulSupportedConfiguration", restore_requirements},
+	{"NSURL", "absoluteString", url_absolute_string},
+	{"VZMacOSConfigurationRequirements", "hardwareModel", requirements_model},
+	{"VZMacHardwareModel", "dataRepresentation", data_representation},
+	{"VZMacMachineIdentifier", "dataRepresentation", data_representation},
+	{"NSData", "writeToURL:options:error:", data_write},
+	{"VZMacAuxiliaryStorage", "initCreatingStorageAtURL:hardwareModel:options:error:", aux_create},
+	{"VZMacOSInstaller", "progress", installer_progress},
+	{"VZMacOSInstaller", "installWithCompletionHandler:", installer_install},
+	{"NSProgress", "fractionCompleted", progress_fraction},
+	{"VZVirtualMachine", "startWithOptions:completionHandler:", vm_start_with_options},
 	{"VZVirtioSocketListener", "setDelegate:", set_delegate},
 	{"VZVirtioSocketDevice", "setSocketListener:forPort:", socket_set_listener},
 	{"VZVirtioSocketDevice", "connectToPort:completionHandler:", socket_connect},
@@ -1070,7 +1299,8 @@ static union rec_value dispatch(id self, SEL cmd, const char *types, union rec_v
 	}
 	bool memory = strcmp(selector, "retain") == 0 || strcmp(selector, "release") == 0 ||
 		      strcmp(selector, "autorelease") == 0;
-	if (!memory && !is_value_class(class_name)) {
+	/* Values are not logged, except a write that makes a file. */
+	if (!memory && (!is_value_class(class_name) || strcmp(selector, "writeToURL:options:error:") == 0)) {
 		log_message(self, selector, types, args, n);
 		check_blocks(self, selector, types, args, n);
 	}
@@ -1080,6 +1310,10 @@ static union rec_value dispatch(id self, SEL cmd, const char *types, union rec_v
 	if (strcmp(selector, "release") == 0) {
 		release(self);
 		return result;
+	}
+	if (strcmp(selector, "retain") == 0) {
+		retain(self);
+		return (union rec_value){.o = self};
 	}
 
 	bool is_init = types[0] == '@' && strncmp(selector, "init", 4) == 0;
@@ -1176,6 +1410,8 @@ static BOOL i_Z(id self, SEL cmd) { D("Z@:"); return result.z; }
 static BOOL i_Z_e(id self, SEL cmd, id *a) { D("Z@:^@", {.pp = a}); return result.z; }
 static BOOL i_Z_oe(id self, SEL cmd, id a, id *b) { D("Z@:@^@", {.o = a}, {.pp = b}); return result.z; }
 static BOOL i_Z_q(id self, SEL cmd, long a) { D("Z@:q", {.q = a}); return result.z; }
+static BOOL i_Z_oQe(id self, SEL cmd, id a, unsigned long b, id *c)
+{ D("Z@:@Q^@", {.o = a}, {.Q = b}, {.pp = c}); return result.z; }
 static long i_q(id self, SEL cmd) { D("q@:"); return result.q; }
 static unsigned long i_Q(id self, SEL cmd) { D("Q@:"); return result.Q; }
 static uint32_t i_I(id self, SEL cmd) { D("I@:"); return result.I; }
@@ -1225,6 +1461,7 @@ static const struct {
 	{"Z@:^@", IMP_OF(i_Z_e)},
 	{"Z@:@^@", IMP_OF(i_Z_oe)},
 	{"Z@:q", IMP_OF(i_Z_q)},
+	{"Z@:@Q^@", IMP_OF(i_Z_oQe)},
 	{"q@:", IMP_OF(i_q)},
 	{"Q@:", IMP_OF(i_Q)},
 	{"I@:", IMP_OF(i_I)},
@@ -1443,6 +1680,11 @@ void standin_reset(void)
 	if (last_guest_end >= 0)
 		close(last_guest_end);
 	last_guest_end = -1;
+	if (pending_install != NULL)
+		Block_release(pending_install);
+	pending_install = NULL;
+	install_fraction = 0;
+	install_fails = false;
 	connect_silent = false;
 	if (pending_connect != NULL)
 		Block_release(pending_connect);

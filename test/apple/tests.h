@@ -5,5 +5,6 @@
 void test_tables(void);
 void test_config(void);
 void test_lifecycle(void);
+void test_install(void);
 
 #endif

@@ -19,6 +19,7 @@ APPLE_TEST_SRCS := \
 	test/apple/standin.c \
 	test/apple/sync_queue.c \
 	test/apple/test_config.c \
+	test/apple/test_install.c \
 	test/apple/test_lifecycle.c \
 	test/apple/test_tables.c \
 	test/apple/tsv.c

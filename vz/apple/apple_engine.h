@@ -17,4 +17,7 @@ int apple_engine_create_on_host(const struct vz_vm_configuration *config, const 
 /* How long vsock_connect waits for an answer (default 5 s; tests shorten it). */
 void apple_engine_set_vsock_connect_timeout(struct engine_vm *vm, unsigned milliseconds);
 
+/* How often the macOS installer's progress is read (default 1 s; tests shorten it). */
+void apple_engine_set_install_poll_interval(struct engine_vm *vm, unsigned milliseconds);
+
 #endif

@@ -31,6 +31,11 @@ struct apple_builder {
 	struct vzk_error *err;
 	void (*warn)(void *context, const char *message);
 	void *warn_context;
+	void (*log)(void *context, enum log_level level, const char *message);
+	int (*fetch)(void *context, const char *url, char **path, struct vzk_error *err);
+	id restore_image_url; /* +0: owned through owned[] */
+	char **created;
+	size_t created_count;
 
 	/* plan */
 	struct text_buffer plan;
@@ -283,6 +288,8 @@ struct apple_builder *apple_builder_new(const struct apple_builder_options *opti
 	b->host = *options->host;
 	b->warn = options->warn;
 	b->warn_context = options->warn_context;
+	b->log = options->log;
+	b->fetch = options->fetch;
 	b->terminal_fd = -1;
 	if (options->runtime_dir != NULL && (b->runtime_dir = strdup(options->runtime_dir)) == NULL) {
 		free(b);
@@ -323,6 +330,9 @@ void apple_builder_free(struct apple_builder *b)
 		free(b->plan_objects[i]);
 	}
 	free(b->plan_objects);
+	for (size_t i = 0; i < b->created_count; i++)
+		free(b->created[i]);
+	free(b->created);
 	free(b->plan.data);
 	free(b->runtime_dir);
 	free(b);
@@ -680,6 +690,73 @@ void apple_warn(struct apple_builder *b, const char *fmt, ...)
 		apple_note(b, "warning: %s", line);
 	else if (b->warn != NULL)
 		b->warn(b->warn_context, line);
+}
+
+id apple_plan_object(struct apple_builder *b, enum apple_class_id cls)
+{
+	return plan_instance(b, cls);
+}
+
+int apple_adopt(struct apple_builder *b, id object)
+{
+	return own(b, object);
+}
+
+void apple_log(struct apple_builder *b, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (b->mode != APPLE_MODE_LIVE || b->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	b->log(b->warn_context, LOG_LEVEL_INFO, line);
+}
+
+char *apple_fetch(struct apple_builder *b, const char *url)
+{
+	char *path = NULL;
+
+	if (b->fetch == NULL) {
+		vzk_usage_error(b->err, "%s: this launcher cannot download", url);
+		return NULL;
+	}
+	if (b->fetch(b->warn_context, url, &path, b->err) != 0)
+		return NULL;
+	return path;
+}
+
+void apple_builder_set_restore_image_url(struct apple_builder *b, id url)
+{
+	b->restore_image_url = url;
+}
+
+id apple_builder_restore_image_url(const struct apple_builder *b)
+{
+	return b->restore_image_url;
+}
+
+int apple_builder_note_created(struct apple_builder *b, const char *path)
+{
+	char *copy = strdup(path);
+
+	if (copy == NULL || !grow((void **)&b->created, b->created_count, sizeof(*b->created))) {
+		free(copy);
+		return out_of_memory(b);
+	}
+	b->created[b->created_count++] = copy;
+	return 0;
+}
+
+void apple_builder_remove_created(struct apple_builder *b)
+{
+	for (size_t i = 0; i < b->created_count; i++) {
+		unlink(b->created[i]);
+		free(b->created[i]);
+	}
+	b->created_count = 0;
 }
 
 /* ---- host resources ---- */

@@ -24,6 +24,7 @@
 #include "flags/error.h"
 #include "vz/apple/host.h"
 #include "vz/apple/runtime.h"
+#include "vz/engine.h"
 
 enum apple_mode {
 	APPLE_MODE_PLAN = 0,
@@ -37,6 +38,10 @@ struct apple_builder_options {
 	/* live: apple_warn's lines go here (engine_options.warn); may be NULL */
 	void (*warn)(void *context, const char *message);
 	void *warn_context;
+	/* live: lines for the user (engine_options.log, context warn_context); may be NULL */
+	void (*log)(void *context, enum log_level level, const char *message);
+	/* live: a local copy of an http(s) URL (engine_options.fetch); may be NULL */
+	int (*fetch)(void *context, const char *url, char **path, struct vzk_error *err);
 };
 
 struct apple_builder;
@@ -97,6 +102,24 @@ void apple_note(struct apple_builder *b, const char *fmt, ...) __attribute__((fo
  * framework cannot apply): "# warning: ..." in the plan, the warn callback
  * when live (once per run: the live build is the one that counts). */
 void apple_warn(struct apple_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* While planning: a new handle of class cls for an object only the
+ * framework makes (e.g. what a completion handler hands over). */
+id apple_plan_object(struct apple_builder *b, enum apple_class_id cls);
+/* live: the builder owns `object` (+1, already retained); -1 when out of memory. */
+int apple_adopt(struct apple_builder *b, id object);
+/* live: an info line for the user (engine_options.log). */
+void apple_log(struct apple_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* live: a local path for an http(s) URL through engine_options.fetch
+ * (malloc'd), or NULL with error. */
+char *apple_fetch(struct apple_builder *b, const char *url);
+
+/* The macOS install (install.c): the restore image's file URL (owned), and
+ * the identity files made for it, removed again when the install fails. */
+void apple_builder_set_restore_image_url(struct apple_builder *b, id url);
+id apple_builder_restore_image_url(const struct apple_builder *b);
+int apple_builder_note_created(struct apple_builder *b, const char *path);
+void apple_builder_remove_created(struct apple_builder *b);
 
 /* Host resources of the live configuration. -1 with error when out of memory
  * (the fd is closed then). */

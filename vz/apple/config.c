@@ -189,6 +189,8 @@ id apple_build_configuration(struct apple_builder *b, const struct vz_vm_configu
 	if (apple_call(b, M_CONFIG_SET_CPU_COUNT, configuration, apple_arg_uinteger(config->cpu_count)) != 0 ||
 	    apple_call(b, M_CONFIG_SET_MEMORY_SIZE, configuration, apple_arg_uinteger(config->memory_size)) != 0)
 		return nil;
+	if (apple_macos_install_prepare(b, config) != 0)
+		return nil;
 	boot_loader = apple_boot_loader(b, &config->boot_loader);
 	if (boot_loader == nil || apple_call(b, M_CONFIG_SET_BOOT_LOADER, configuration, apple_arg_object(boot_loader)) != 0)
 		return nil;

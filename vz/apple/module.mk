@@ -14,6 +14,7 @@ APPLE_ENGINE_SRCS := \
 	vz/apple/display.c \
 	vz/apple/gui.c \
 	vz/apple/host.c \
+	vz/apple/install.c \
 	vz/apple/network.c \
 	vz/apple/runtime.c \
 	vz/apple/serial.c \

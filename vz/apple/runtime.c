@@ -99,6 +99,11 @@ SIG_VALUE(Z, "Z@:", boolean, BOOL (*)(id, SEL))
 SIG_VALUE(Z_e, "Z@:^@", boolean, BOOL (*)(id, SEL, id *), A(0, objects))
 SIG_VALUE(Z_oe, "Z@:@^@", boolean, BOOL (*)(id, SEL, id, id *), A(0, object), A(1, objects))
 SIG_VALUE(Z_q, "Z@:q", boolean, BOOL (*)(id, SEL, NSInteger), A(0, integer))
+SIG_VALUE(Z_oUe, "Z@:@Q^@", boolean, BOOL (*)(id, SEL, id, NSUInteger, id *), A(0, object), A(1, uinteger),
+	  A(2, objects))
+SIG_VALUE(o_ooUe, "@@:@@Q^@", object, id (*)(id, SEL, id, id, NSUInteger, id *), A(0, object), A(1, object),
+	  A(2, uinteger), A(3, objects))
+SIG_VALUE(d, "d@:", real, NSTimeInterval (*)(id, SEL))
 SIG_VALUE(q, "q@:", integer, NSInteger (*)(id, SEL))
 SIG_VALUE(U, "Q@:", uinteger, NSUInteger (*)(id, SEL))
 SIG_VALUE(i, "i@:", int32, int (*)(id, SEL))
@@ -112,12 +117,13 @@ SIG_VOID(v_oI, "v@:@I", void (*)(id, SEL, id, uint32_t), A(0, object), A(1, uint
 SIG_VOID(v_oU, "v@:@Q", void (*)(id, SEL, id, NSUInteger), A(0, object), A(1, uinteger))
 SIG_VOID(v_I, "v@:I", void (*)(id, SEL, uint32_t), A(0, uint32))
 SIG_VOID(v_Ib, "v@:I@?", void (*)(id, SEL, uint32_t, void *), A(0, uint32), A(1, block))
+SIG_VOID(v_ob, "v@:@@?", void (*)(id, SEL, id, void *), A(0, object), A(1, block))
 
 static const struct apple_signature *const signatures[] = {
 	&sig_o, &sig_o_o, &sig_o_oo, &sig_o_oUe, &sig_o_oZe, &sig_o_oZqqe, &sig_o_oZqe, &sig_o_odZqe,
 	&sig_o_oZ, &sig_o_e, &sig_o_qq, &sig_o_qqq, &sig_o_s, &sig_o_pU, &sig_o_U, &sig_o_iZ, &sig_o_d,
-	&sig_o_UooZ, &sig_o_rUUZ, &sig_Z, &sig_Z_e, &sig_Z_oe, &sig_Z_q, &sig_q, &sig_U, &sig_i, &sig_s,
-	&sig_v, &sig_v_o, &sig_v_U, &sig_v_Z, &sig_v_b, &sig_v_oI, &sig_v_oU, &sig_v_I, &sig_v_Ib,
+	&sig_o_UooZ, &sig_o_rUUZ, &sig_Z, &sig_Z_e, &sig_Z_oe, &sig_Z_q, &sig_Z_oUe, &sig_o_ooUe, &sig_d, &sig_q, &sig_U, &sig_i, &sig_s,
+	&sig_v, &sig_v_o, &sig_v_U, &sig_v_Z, &sig_v_b, &sig_v_oI, &sig_v_oU, &sig_v_I, &sig_v_Ib, &sig_v_ob,
 };
 
 static const struct apple_signature *find_signature(const char *types)

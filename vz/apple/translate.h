@@ -17,6 +17,13 @@ id apple_boot_loader(struct apple_builder *b, const struct vz_boot_loader *boot)
 /* *out stays nil when the configuration needs no platform object. */
 int apple_platform(struct apple_builder *b, const struct vz_platform *platform, id *out);
 
+/* install.c: when vz_macos_needs_install, the restore image is loaded and
+ * checked and the three identity files are made (live); 0 otherwise too. */
+int apple_macos_install_prepare(struct apple_builder *b, const struct vz_vm_configuration *config);
+/* recovery: *out is VZMacOSVirtualMachineStartOptions starting macOS
+ * Recovery; it stays nil when the VM starts normally. */
+int apple_macos_start_options(struct apple_builder *b, const struct vz_vm_configuration *config, id *out);
+
 /* storage.c */
 id apple_storage_device(struct apple_builder *b, const struct vz_storage_device *device);
 

@@ -34,6 +34,8 @@
  * nobody listens on gets no answer at all (Apple: connectToPort: "does
  * nothing"); Linux's AF_VSOCK gives up after 2 s, a slow guest gets more. */
 #define VSOCK_CONNECT_TIMEOUT_MS 5000
+/* How often the macOS installer's progress is read. */
+#define INSTALL_POLL_MS 1000
 
 struct apple_listener {
 	struct engine_vm *vm;
@@ -64,6 +66,11 @@ struct engine_vm {
 	size_t listener_count;
 	struct apple_gui *gui;
 	unsigned vsock_connect_timeout_ms;
+	bool installing;        /* restoreImage: macOS goes on the disk before the first start */
+	id installer;           /* VZMacOSInstaller, +1 */
+	id install_progress;    /* its NSProgress, +0 */
+	unsigned install_poll_ms;
+	id start_options;       /* VZMacOSVirtualMachineStartOptions (recovery), owned by live */
 
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t changed;
@@ -215,10 +222,90 @@ static void start_on_queue(void *context)
 	struct queue_work *work = context;
 	struct apple_completion *started = work->completion;
 	struct vzk_error err = {0};
+	int status;
 
-	if (apple_send(&work->vm->host, M_VM_START, work->vm->machine, NULL, &err,
-		       apple_arg_block((void *)^(id error) { apple_completion_finish(started, error); })) != 0)
+	if (work->vm->start_options != nil)
+		status = apple_send(&work->vm->host, M_VM_START_WITH_OPTIONS, work->vm->machine, NULL, &err,
+				    apple_arg_object(work->vm->start_options),
+				    apple_arg_block((void *)^(id error) { apple_completion_finish(started, error); }));
+	else
+		status = apple_send(&work->vm->host, M_VM_START, work->vm->machine, NULL, &err,
+				    apple_arg_block((void *)^(id error) { apple_completion_finish(started, error); }));
+	if (status != 0)
 		apple_completion_fail(started, err.message);
+}
+
+/* VZMacOSInstaller on the VM (which is stopped), on the VM's queue. */
+static void install_on_queue(void *context)
+{
+	struct queue_work *work = context;
+	struct engine_vm *vm = work->vm;
+	struct apple_completion *installed = work->completion;
+	union apple_value value;
+	struct vzk_error err = {0};
+	id cls;
+
+	if ((cls = apple_class_object(C_VZMacOSInstaller, &err)) == nil ||
+	    apple_send(&vm->host, M_ALLOC, cls, &value, &err) != 0 ||
+	    apple_send(&vm->host, M_INSTALLER_INIT, value.object, &value, &err, apple_arg_object(vm->machine),
+		       apple_arg_object(apple_builder_restore_image_url(vm->live))) != 0) {
+		apple_completion_fail(installed, err.message);
+		return;
+	}
+	vm->installer = value.object;
+	if (apple_send(&vm->host, M_INSTALLER_PROGRESS, vm->installer, &value, &err) != 0) {
+		apple_completion_fail(installed, err.message);
+		return;
+	}
+	vm->install_progress = value.object;
+	if (apple_send(&vm->host, M_INSTALLER_INSTALL, vm->installer, NULL, &err,
+		       apple_arg_block((void *)^(id error) { apple_completion_finish(installed, error); })) != 0)
+		apple_completion_fail(installed, err.message);
+}
+
+static void log_line(struct engine_vm *vm, const char *message)
+{
+	if (vm->options.log != NULL)
+		vm->options.log(vm->options.context, LOG_LEVEL_INFO, message);
+}
+
+/* Installs macOS and reports its progress (the installer's NSProgress,
+ * read every poll interval) in whole percents. */
+static int install_macos(struct engine_vm *vm, struct vzk_error *err)
+{
+	struct queue_work work = {.vm = vm, .err = err};
+	struct apple_completion installed;
+	int reported = -1;
+	char line[128];
+
+	log_line(vm, "installing macOS on the first disk (this takes a while)");
+	apple_completion_init(&installed);
+	work.completion = &installed;
+	apple_queue_async(vm->queue, install_on_queue, &work);
+	for (;;) {
+		bool done = apple_completion_wait_for(&installed, (double)vm->install_poll_ms / 1000.0);
+		union apple_value fraction;
+		void *pool = apple_pool_push();
+		if (vm->install_progress != nil &&
+		    apple_send(&vm->host, M_PROGRESS_FRACTION, vm->install_progress, &fraction, NULL) == 0 &&
+		    (int)(fraction.real * 100.0) != reported && !(done && installed.failed)) {
+			reported = (int)(fraction.real * 100.0);
+			snprintf(line, sizeof(line), "installing macOS: %d%%", reported);
+			log_line(vm, line);
+		}
+		apple_pool_pop(pool);
+		if (done)
+			break;
+	}
+	if (installed.failed) {
+		vzk_runtime_error(err, "--bootloader macos: installing macOS failed: %s", installed.message);
+		apple_builder_remove_created(vm->live);
+		apple_completion_destroy(&installed);
+		return -1;
+	}
+	apple_completion_destroy(&installed);
+	log_line(vm, "macOS is installed; starting it");
+	return 0;
 }
 
 static void find_socket_device_on_queue(void *context)
@@ -353,13 +440,24 @@ static int build_plan(struct engine_vm *vm, struct vzk_error *err)
 	apple_note(b, "vzkit plan for Apple's Virtualization framework: the messages start() sends, in order");
 	apple_note(b, "host: macOS %u.%u, %s", vm->host.macos.major, vm->host.macos.minor,
 		   apple_host_arch_name(vm->host.arch));
-	if (apple_build_configuration(b, vm->config) == nil)
+	id start_options = nil;
+
+	if (apple_build_configuration(b, vm->config) == nil ||
+	    apple_macos_start_options(b, vm->config, &start_options) != 0)
 		goto out;
 	apple_note(b, "then, on the VM's serial dispatch queue:");
 	apple_note(b, "[VZVirtualMachine alloc]");
 	apple_note(b, "[VZVirtualMachine#1 initWithConfiguration:VZVirtualMachineConfiguration#1 queue:<queue>]");
 	apple_note(b, "[VZVirtualMachine#1 setDelegate:VZKitVirtualMachineDelegate#1]");
-	apple_note(b, "[VZVirtualMachine#1 startWithCompletionHandler:^{}]");
+	if (vz_macos_needs_install(vm->config)) {
+		apple_note(b, "[VZMacOSInstaller alloc]");
+		apple_note(b, "[VZMacOSInstaller#1 initWithVirtualMachine:VZVirtualMachine#1 restoreImageURL:<the image>]");
+		apple_note(b, "[VZMacOSInstaller#1 installWithCompletionHandler:^{}], its progress logged until it ends");
+	}
+	if (start_options != nil)
+		apple_note(b, "[VZVirtualMachine#1 startWithOptions:VZMacOSVirtualMachineStartOptions#1 completionHandler:^{}]");
+	else
+		apple_note(b, "[VZVirtualMachine#1 startWithCompletionHandler:^{}]");
 	if (vm->config->gui)
 		apple_note(b, "--gui: a window on the main thread holding a VZVirtualMachineView of VZVirtualMachine#1");
 	if (apple_builder_plan(b) == NULL || (vm->plan = strdup(apple_builder_plan(b))) == NULL) {
@@ -389,6 +487,7 @@ int apple_engine_create_on_host(const struct vz_vm_configuration *config, const 
 	vm->host = *host;
 	vm->state = VM_STATE_STOPPED;
 	vm->vsock_connect_timeout_ms = VSOCK_CONNECT_TIMEOUT_MS;
+	vm->install_poll_ms = INSTALL_POLL_MS;
 	if (options->runtime_dir != NULL && (vm->runtime_dir_option = strdup(options->runtime_dir)) == NULL) {
 		vm_free(vm);
 		return vzk_runtime_error(err, "out of memory");
@@ -448,7 +547,8 @@ static int make_runtime_dir(struct engine_vm *vm, struct vzk_error *err)
 static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 {
 	struct apple_builder_options options = {.mode = APPLE_MODE_LIVE, .host = &vm->host,
-						.warn = vm->options.warn, .warn_context = vm->options.context};
+						.warn = vm->options.warn, .warn_context = vm->options.context,
+						.log = vm->options.log, .fetch = vm->options.fetch};
 	struct queue_work work = {.vm = vm, .err = err};
 	struct apple_completion started;
 
@@ -461,8 +561,9 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->live == NULL)
 		return vzk_runtime_error(err, "out of memory");
 	apple_builder_set_error(vm->live, err);
+	vm->installing = vz_macos_needs_install(vm->config);
 	vm->configuration = apple_build_configuration(vm->live, vm->config);
-	if (vm->configuration == nil)
+	if (vm->configuration == nil || apple_macos_start_options(vm->live, vm->config, &vm->start_options) != 0)
 		return -1;
 	vm->queue = apple_queue_new("org.vzkit.vm", err);
 	if (vm->queue == NULL)
@@ -470,6 +571,8 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 	apple_queue_sync(vm->queue, create_machine_on_queue, &work);
 	if (work.status != 0)
 		return vzk_error_prefix(err, "cannot create the VM");
+	if (vm->installing && install_macos(vm, err) != 0)
+		return -1;
 
 	set_state(vm, VM_STATE_STARTING);
 	apple_completion_init(&started);
@@ -862,6 +965,11 @@ void apple_engine_set_vsock_connect_timeout(struct engine_vm *vm, unsigned milli
 	vm->vsock_connect_timeout_ms = milliseconds;
 }
 
+void apple_engine_set_install_poll_interval(struct engine_vm *vm, unsigned milliseconds)
+{
+	vm->install_poll_ms = milliseconds;
+}
+
 /* ---- destroy ---- */
 
 static void stop_for_destroy_on_queue(void *context)
@@ -917,6 +1025,7 @@ static void apple_destroy(struct engine_vm *vm)
 		}
 		apple_queue_sync(vm->queue, release_machine_on_queue, vm);
 	}
+	release(vm->installer);
 	release(vm->delegate);
 	for (size_t i = 0; i < vm->listener_count; i++) {
 		release(vm->listeners[i]->listener);
