@@ -20,10 +20,12 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_nbd_tls.sh \
 	test/qemu/e2e_refusals.sh \
 	test/qemu/e2e_faults.sh \
-	test/qemu/faults.sh
+	test/qemu/faults.sh \
+	test/qemu/e2e_durability.sh
 BENCH_SCRIPTS += \
 	test/qemu/bench_boot.sh \
 	test/qemu/bench_machine.sh
-# faults.sh runs 12 trials in make check and 60 in make check-long (VZKIT_LONG=1).
+# faults.sh runs 12 trials in make check and 60 in make check-long (VZKIT_LONG=1);
+# e2e_durability.sh each disk mode and each stop once, every pair in check-long.
 LONG_TEST_SCRIPTS += \
 	test/qemu/reliability.sh
