@@ -19,6 +19,7 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_podman.sh \
 	test/qemu/e2e_nbd_tls.sh \
 	test/qemu/e2e_refusals.sh \
+	test/qemu/e2e_clients.sh \
 	test/qemu/e2e_faults.sh \
 	test/qemu/faults.sh \
 	test/qemu/e2e_durability.sh
