@@ -87,7 +87,7 @@ for applet in $("$busybox" --list); do
 done
 install -m 0755 "$here/init" "$root/init"
 # busybox has no vsock applet: the guest's vsock client and servers, static like busybox.
-gcc -static -O2 -Wall -o "$root/bin/vsock-tool" "$here/vsock_tool.c" || die "cannot build vsock-tool (needs gcc and libc6-dev)"
+gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/vsock-tool" "$here/vsock_tool.c" || die "cannot build vsock-tool (needs gcc and libc6-dev)"
 
 # Resolve every wanted module to its insmod chain; keep the first appearance of each file so
 # that dependencies always come before their users.

@@ -16,6 +16,7 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_rest.sh \
 	test/qemu/e2e_gui.sh \
 	test/qemu/e2e_net.sh \
+	test/qemu/e2e_vsock.sh \
 	test/qemu/e2e_podman.sh \
 	test/qemu/e2e_nbd_tls.sh \
 	test/qemu/e2e_refusals.sh \

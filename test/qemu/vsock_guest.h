@@ -447,7 +447,7 @@ static inline void g_log(void *context, enum log_level level, const char *messag
 static inline int g_setup(struct fake_guest *g, bool threaded, int connect_timeout_ms)
 {
 	struct vsock_backend_options options = {.guest_cid = G_CID, .connect_timeout_ms = connect_timeout_ms,
-						.close_timeout_ms = 500, .log = g_log};
+						.close_timeout_ms = 500, .credit_stall_ms = 150, .log = g_log};
 	struct vzk_error err = {0};
 	int pair[2];
 	uint64_t features = 0, protocol = 0;

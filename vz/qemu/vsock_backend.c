@@ -120,7 +120,7 @@ struct vsock_connection {
 	int fd;
 	bool want_out; /* EPOLLOUT in the interest set */
 	struct connect_request *request;
-	long deadline_ms; /* 0: none */
+	long deadline_ms; /* 0: none; CONNECTING: connect timeout, ESTABLISHED: credit stall, CLOSING: close timeout */
 
 	/* guest -> host */
 	uint32_t rx_cnt;       /* payload bytes received from the guest */
@@ -771,6 +771,8 @@ static void on_packet(struct vsock_backend *b, const struct vsock_header *h, con
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	c->credit_requested = false;
+	if (c->state == ESTABLISHED && c->deadline_ms != 0)
+		set_deadline(b, c, 0); /* the credit stall timer: the guest spoke */
 	if (h->op == OP_RST) {
 		if (c->state == CONNECTING && c->request != NULL) {
 			complete_request(b, c->request, ECONNREFUSED, "the guest refused the connection (nobody listens there)");
@@ -1077,11 +1079,12 @@ static void send_data(struct vsock_backend *b, struct vsock_connection *c)
 	/* round robin: to the back of the list */
 	send_list_remove(b, c);
 	update_sendable(b, c);
-	if (!c->in_send_list && peer_credit(c) == 0 && !c->credit_requested) {
-		/* Linux guests announce credit by themselves; asking costs one packet and rules out a stall */
-		c->credit_requested = true;
-		queue_for(b, c, OP_CREDIT_REQUEST, 0);
-	}
+	/* Out of credit. Linux guests announce credit by themselves once they
+	 * have consumed most of their buffer; asking at once would make them
+	 * answer with whatever little they consumed so far, over and over (ten
+	 * times slower under TCG). Ask only when the stall lasts (doc/vsock.md). */
+	if (!c->in_send_list && peer_credit(c) == 0 && !c->credit_requested && c->deadline_ms == 0)
+		set_deadline(b, c, now_ms() + b->options.credit_stall_ms);
 }
 
 static void process_rx(struct vsock_backend *b)
@@ -1280,7 +1283,12 @@ static void check_deadlines(struct vsock_backend *b, long now)
 
 	while (c != NULL && b->deadline_count > 0) {
 		struct vsock_connection *next = c->all_next;
-		if (c->deadline_ms != 0 && c->deadline_ms <= now) {
+		if (c->deadline_ms != 0 && c->deadline_ms <= now && c->state == ESTABLISHED) {
+			/* stalled on credit for a while: ask */
+			set_deadline(b, c, 0);
+			c->credit_requested = true;
+			queue_for(b, c, OP_CREDIT_REQUEST, 0);
+		} else if (c->deadline_ms != 0 && c->deadline_ms <= now) {
 			if (c->state == CONNECTING && c->request != NULL) {
 				complete_request(b, c->request, ETIMEDOUT, "the guest did not answer in time");
 				c->request = NULL;
@@ -1386,6 +1394,8 @@ int vsock_backend_new(const struct vsock_backend_options *options, struct vsock_
 		b->options.connect_timeout_ms = 5000;
 	if (b->options.close_timeout_ms <= 0)
 		b->options.close_timeout_ms = 8000;
+	if (b->options.credit_stall_ms <= 0)
+		b->options.credit_stall_ms = 1000;
 	b->listen_fd = -1;
 	b->next_host_port = FIRST_EPHEMERAL_PORT;
 	uint64_t cid_le = htole64(b->options.guest_cid);

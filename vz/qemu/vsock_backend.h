@@ -29,6 +29,7 @@ struct vsock_backend_options {
 	uint64_t guest_cid;         /* the guest's own CID (3 unless said otherwise) */
 	int connect_timeout_ms;     /* host connect: how long the guest may take to answer; 0: 5000 */
 	int close_timeout_ms;       /* after a full shutdown: how long to wait for the guest's RST; 0: 8000 */
+	int credit_stall_ms;        /* out of the guest's credit this long: send CREDIT_REQUEST; 0: 1000 */
 	/* One log line (no prefix); may be NULL. Called on the backend's thread. */
 	void (*log)(void *context, enum log_level level, const char *message);
 	void *log_context;
