@@ -89,6 +89,9 @@ static int add_warning(struct run_options *options, struct vzk_error *err, const
 	if (len < 0)
 		return vzk_runtime_error(err, "cannot format a warning");
 	len = (size_t)len < sizeof(line) ? len : (int)sizeof(line) - 1;
+	for (int i = 0; i < len; i++) /* one line, whatever the echoed word holds */
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	grown = realloc(options->warnings, old_len + sizeof("vzkit: warning: \n") + (size_t)len);
 	if (grown == NULL)
 		return vzk_runtime_error(err, "out of memory");

@@ -10,6 +10,11 @@ static int set_error(struct vzk_error *err, enum vzk_error_kind kind, const char
 		return -1;
 	err->kind = kind;
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	/* An error is one line: input echoed in it (a word, a value) may hold a
+	 * newline or other control bytes. */
+	for (char *c = err->message; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	return -1;
 }
 

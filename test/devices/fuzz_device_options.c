@@ -4,7 +4,9 @@
  * - a refusal is a usage error naming the flag;
  * - an accepted component emits without error, and its JSON loads back
  *   (component_from_json) to the same JSON;
- * - its printed option string parses back to the same JSON. */
+ * - its printed option string parses back to the same JSON; there is none
+ *   only when a value holds an odd number of double quotes (what vfkit's
+ *   TrimQuotes leaves of ""a"b": no option string can say it). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,22 @@ static void require(int condition, const char *what, const char *text, const cha
 		fprintf(stderr, "fuzz_device_options: %s (input '%s'): %s\n", what, text, detail ? detail : "");
 		abort();
 	}
+}
+
+/* Whether a string member holds an odd number of double quotes. */
+static bool has_odd_quotes(json_t *object)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(object, key, value) {
+		size_t quotes = 0;
+		for (const char *p = json_string_value(value); p != NULL && *p != '\0'; p++)
+			quotes += *p == '"';
+		if (quotes % 2 == 1)
+			return true;
+	}
+	return false;
 }
 
 static void check_one(const struct component_ops *const *registry, const char *flag, const char *text)
@@ -53,7 +71,14 @@ static void check_one(const struct component_ops *const *registry, const char *f
 	require(json_equal(json, json_loaded), "JSON -> component -> JSON differs", text, NULL);
 
 	option_string = component_to_option_string(&component);
-	require(option_string != NULL, "no option string for an accepted component", text, NULL);
+	if (option_string == NULL) {
+		require(has_odd_quotes(json), "no option string for an accepted component", text, NULL);
+		json_decref(json);
+		json_decref(json_loaded);
+		component_free(&component);
+		component_free(&loaded);
+		return;
+	}
 	require(component_parse(registry, flag, option_string, &reparsed, &help, &err) == 0 && !help,
 		"the printed option string does not parse", text, err.message);
 	json_reparsed = component_to_json(&reparsed);
