@@ -188,8 +188,8 @@ static void test_config(void)
 			    "{\"devices\":[{\"kind\":\"virtiorng\"},{\"kind\":\"floppy\"}]}");
 	expect_config_error("--config: device kinds are exact", "unknown kind 'VirtioBlk'",
 			    "{\"devices\":[{\"kind\":\"VirtioBlk\",\"imagePath\":\"/d\"}]}");
-	expect_config_error("--config: unknown device field", "--config: devices[0] (virtioblk): unknown field 'size'",
-			    "{\"devices\":[{\"kind\":\"virtioblk\",\"imagePath\":\"/d\",\"size\":1}]}");
+	expect_config_error("--config: unknown device field", "--config: devices[0] (virtioblk): unknown field 'capacity'",
+			    "{\"devices\":[{\"kind\":\"virtioblk\",\"imagePath\":\"/d\",\"capacity\":1}]}");
 	expect_config_error("--config: missing required device field", "--config: devices[0] (virtioblk): missing field 'imagePath'",
 			    "{\"devices\":[{\"kind\":\"virtioblk\",\"readOnly\":true}]}");
 	expect_config_error("--config: empty required string is missing", "missing field 'imagePath'",
