@@ -192,34 +192,41 @@ static int parse_cloud_init(const char *text, bool first, struct vm_description 
 	return 0;
 }
 
-/* The --cloud-init files once every flag is in: NoCloud reads files by name,
- * each name once, user-data and meta-data required. */
-static int check_cloud_init(const struct vm_description *vm, struct vzk_error *err)
+/* The --cloud-init files once every flag is in, read as vfkit reads them:
+ * NoCloud reads files by name, so another name is left out and of a name
+ * given twice the last one counts (both with a warning: likely mistakes);
+ * user-data or meta-data must be there (the disk gets an empty file for the
+ * other). vendor-data is vzkit's addition (vfkit leaves it out). */
+static int check_cloud_init(struct vm_description *vm, struct run_options *options, struct vzk_error *err)
 {
-	if (vm->cloud_init_count == 0)
-		return 0;
+	size_t kept = 0, given = vm->cloud_init_count;
+	bool has_config = false;
+
 	for (size_t i = 0; i < vm->cloud_init_count; i++) {
 		const char *path = vm->cloud_init_paths[i];
 		const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
-		bool known = false;
+		bool known = false, later = false;
 		for (size_t n = 0; cloud_init_names[n] != NULL; n++)
 			known |= strcmp(base, cloud_init_names[n]) == 0;
-		if (!known)
-			return vzk_usage_error(err, "--cloud-init: file '%s' must be named user-data, meta-data, network-config or vendor-data",
-					       path);
-	}
-	for (size_t n = 0; cloud_init_names[n] != NULL; n++) {
-		size_t seen = 0;
-		for (size_t i = 0; i < vm->cloud_init_count; i++) {
-			const char *slash = strrchr(vm->cloud_init_paths[i], '/');
-			seen += strcmp(slash != NULL ? slash + 1 : vm->cloud_init_paths[i], cloud_init_names[n]) == 0;
+		for (size_t j = i + 1; j < vm->cloud_init_count; j++) {
+			const char *other = strrchr(vm->cloud_init_paths[j], '/');
+			later |= strcmp(other != NULL ? other + 1 : vm->cloud_init_paths[j], base) == 0;
 		}
-		if (seen > 1)
-			return vzk_usage_error(err, "--cloud-init: %s is given %zu times", cloud_init_names[n], seen);
-		if (seen == 0 && n < 2)
-			return vzk_usage_error(err, "--cloud-init: needs a %s file (user-data and meta-data are required)",
-					       cloud_init_names[n]);
+		if (!known || later) {
+			int status = !known ? add_warning(options, err, "--cloud-init: ignoring '%s': NoCloud reads only user-data, meta-data, network-config and vendor-data", path)
+					    : add_warning(options, err, "--cloud-init: %s is given more than once; '%s' is not used, the last one is", base, path);
+			free(vm->cloud_init_paths[i]);
+			vm->cloud_init_paths[i] = NULL;
+			if (status != 0)
+				return -1;
+			continue;
+		}
+		has_config |= strcmp(base, "user-data") == 0 || strcmp(base, "meta-data") == 0;
+		vm->cloud_init_paths[kept++] = vm->cloud_init_paths[i];
 	}
+	vm->cloud_init_count = kept;
+	if (given > 0 && !has_config)
+		return vzk_usage_error(err, "--cloud-init: needs a user-data or a meta-data file");
 	return 0;
 }
 
@@ -552,7 +559,7 @@ int args_parse(int argc, char **argv, struct vm_description *vm, struct run_opti
 			goto out;
 		vm->has_bootloader = true;
 	}
-	if (check_cloud_init(vm, err) != 0)
+	if (check_cloud_init(vm, options, err) != 0)
 		goto out;
 	status = 0;
 out:

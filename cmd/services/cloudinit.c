@@ -85,6 +85,34 @@ int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
 			goto out;
 		}
 	}
+	/* NoCloud needs both user-data and meta-data: the one not given is an
+	 * empty file, as vfkit makes it. */
+	for (int n = 0; n < 2; n++) {
+		const char *name = n == 0 ? "user-data" : "meta-data";
+		bool given = false;
+		IsoStream *stream = NULL;
+		unsigned char *empty;
+		for (size_t i = 0; i < count; i++) {
+			const char *base = strrchr(paths[i], '/') != NULL ? strrchr(paths[i], '/') + 1 : paths[i];
+			given |= strcmp(base, name) == 0;
+		}
+		if (given)
+			continue;
+		if ((empty = malloc(1)) == NULL) {
+			vzk_runtime_error(err, "out of memory");
+			goto out;
+		}
+		if ((code = iso_memory_stream_new(empty, 0, &stream)) < 0) {
+			free(empty);
+			iso_failure(err, "an empty file", code);
+			goto out;
+		}
+		if ((code = iso_image_add_new_file(image, iso_image_get_root(image), name, stream, NULL)) < 0) {
+			iso_stream_unref(stream);
+			iso_failure(err, "adding an empty file", code);
+			goto out;
+		}
+	}
 	/* Rock Ridge and Joliet keep the names "user-data"/"meta-data" as they are. */
 	if ((code = iso_write_opts_new(&opts, 0)) < 0) {
 		iso_failure(err, "write options", code);

@@ -22,7 +22,8 @@ const char *cloud_init_disk_path(const struct cloud_init_disk *disk);
 /* Removes the ISO. NULL ok. */
 void cloud_init_disk_free(struct cloud_init_disk *disk);
 
-/* Writes a NoCloud ISO with the given files at `iso_path`. */
+/* Writes a NoCloud ISO with the given files at `iso_path`, and an empty
+ * user-data or meta-data when the files have none (as vfkit does). */
 int cloud_init_write_iso(char *const *paths, size_t count, const char *iso_path,
 			 struct vzk_error *err);
 

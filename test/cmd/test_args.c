@@ -372,17 +372,12 @@ static void test_flags(void)
 		     ARGS("--cloud-init", "/\xff/user-data,/c/meta-data"));
 	expect_error("flag error: --device path not UTF-8", "--device virtio-blk: key 'path' is not valid UTF-8",
 		     ARGS("--device", "virtio-blk,path=/d\xfe.img"));
-	expect_error("flag error: --cloud-init one file", "--cloud-init: needs a meta-data file",
-		     ARGS("--cloud-init", "/c/user-data"));
-	expect_error("flag error: --cloud-init no user-data", "--cloud-init: needs a user-data file",
-		     ARGS("--cloud-init", "/c/meta-data,/c/vendor-data"));
-	expect_error("flag error: --cloud-init a name twice", "--cloud-init: user-data is given 2 times",
-		     ARGS("--cloud-init", "/a/user-data,/b/user-data,/c/meta-data"));
-	expect_error("flag error: --cloud-init wrong name", "--cloud-init: file '/c/userdata' must be named user-data, meta-data",
-		     ARGS("--cloud-init", "/c/userdata,/c/meta-data"));
-	expect_error("flag error: --cloud-init only commas", "--cloud-init: needs a user-data file", ARGS("--cloud-init", ",,/c/meta-data"));
-	expect_error("flag error: --cloud-init repeated names add up", "--cloud-init: user-data is given 2 times",
-		     ARGS("--cloud-init", "/a/user-data,/a/meta-data", "--cloud-init", "/b/user-data"));
+	expect_error("flag error: --cloud-init without user-data or meta-data (vfkit's words: needs user-data and meta-data)",
+		     "--cloud-init: needs a user-data or a meta-data file", ARGS("--cloud-init", "/c/network-config,/c/vendor-data"));
+	expect_error("flag error: --cloud-init of other names only", "--cloud-init: needs a user-data or a meta-data file",
+		     ARGS("--cloud-init", "/c/userdata"));
+	expect_error("flag error: --cloud-init only commas and a network-config", "--cloud-init: needs a user-data or a meta-data file",
+		     ARGS("--cloud-init", ",,/c/network-config"));
 	expect_error("flag error: --cloud-init unbalanced quote", "--cloud-init: unbalanced double quote",
 		     ARGS("--cloud-init", "\"/a/user-data,/a/meta-data"));
 	expect_error("flag error: --device bad", "--device virtio-blk: missing required key 'path'", ARGS("--device", "virtio-blk"));
@@ -490,6 +485,23 @@ static void test_pflag_syntax(void)
 	CHECK(p.status == 0 && p.vm.cloud_init_count == 2);
 	CHECK(p.vm.cloud_init_count == 2 && strcmp(p.vm.cloud_init_paths[0], "/p/user-data") == 0 &&
 	      strcmp(p.vm.cloud_init_paths[1], "/a,b/meta-data") == 0);
+	parsed_free(&p);
+	TEST_CASE("--cloud-init: user-data alone is enough (the disk gets an empty meta-data, as vfkit's)");
+	parse_list(&p, ARGS("--cloud-init", "/c/user-data"));
+	CHECK(p.status == 0 && p.vm.cloud_init_count == 1 && p.options.warnings == NULL);
+	parsed_free(&p);
+	TEST_CASE("--cloud-init: another name is left out with a warning, as vfkit leaves it out");
+	parse_list(&p, ARGS("--cloud-init", "/c/userdata,/c/meta-data"));
+	CHECK(p.status == 0 && p.vm.cloud_init_count == 1 && strcmp(p.vm.cloud_init_paths[0], "/c/meta-data") == 0);
+	CHECK_STR(p.options.warnings, "vzkit: warning: --cloud-init: ignoring '/c/userdata': NoCloud reads only user-data, "
+				      "meta-data, network-config and vendor-data\n");
+	parsed_free(&p);
+	TEST_CASE("--cloud-init: of a name given twice the last counts, with a warning (repeated lists add up)");
+	parse_list(&p, ARGS("--cloud-init", "/a/user-data,/a/meta-data", "--cloud-init", "/b/user-data"));
+	CHECK(p.status == 0 && p.vm.cloud_init_count == 2 && strcmp(p.vm.cloud_init_paths[0], "/a/meta-data") == 0 &&
+	      strcmp(p.vm.cloud_init_paths[1], "/b/user-data") == 0);
+	CHECK_STR(p.options.warnings, "vzkit: warning: --cloud-init: user-data is given more than once; '/a/user-data' is not "
+				      "used, the last one is\n");
 	parsed_free(&p);
 	TEST_CASE("--cloud-init: the first flag replaces the --config file's list, later ones add");
 	parse_list(&p, ARGS("--config", config_file("ci.json", "{\"cloudInit\":[\"/old/user-data\",\"/old/meta-data\"]}"),

@@ -128,6 +128,27 @@ static void test_write_iso(void)
 		free(got_net);
 	}
 
+	{
+		/* user-data alone: vfkit's disk has an empty meta-data beside it */
+		char *only_user[1] = {input_paths[0]};
+		const char *lone = path_in("lone.iso");
+		char *files, *meta;
+		TEST_CASE("cloud_init_write_iso: user-data alone gets an empty meta-data");
+		CHECK(cloud_init_write_iso(only_user, 1, lone, &err) == 0);
+		snprintf(command, sizeof(command), "xorriso -indev '%s' -find / -type f 2>/dev/null | sort", lone);
+		files = run(command);
+		CHECK_NAMED("cloud-init ISO of user-data alone holds user-data and meta-data",
+			    files != NULL && strcmp(files, "'/meta-data'\n'/user-data'\n") == 0, "files:\n%s", files ? files : "");
+		free(files);
+		snprintf(command, sizeof(command), "osirrox -indev '%s' -extract / '%s' >/dev/null 2>&1 && echo extracted", lone,
+			 path_in("lone"));
+		free(run(command));
+		meta = read_text(path_in("lone/meta-data"));
+		CHECK_NAMED("cloud-init ISO of user-data alone: meta-data is empty", meta != NULL && meta[0] == '\0', "%s",
+			    meta ? meta : "(unreadable)");
+		free(meta);
+	}
+
 	TEST_CASE("cloud_init_write_iso: a missing input file is a usage error and writes nothing");
 	{
 		char *bad[2] = {paths[0], (char *)path_in("nothing/meta-data")};
