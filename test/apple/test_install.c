@@ -460,6 +460,21 @@ static void recovery(void)
 						  "13.0 or newer; this host runs macOS 12.6") == 0,
 		  "'%s'", old.err.message);
 	run_end(&old, "recovery old host");
+
+	struct install_run eleven = {0};
+	struct apple_host big_sur = rig_host(11, 7, APPLE_HOST_ARM64);
+	char *image = rig_path("mac/UniversalMac_15.1_Restore.ipsw");
+	standin_reset();
+	fresh_folder();
+	macos_config(&eleven.config, image, false);
+	status = run_create(&eleven, &big_sur);
+	rig_check("apple install on macOS 11: one clear line at create, nothing made",
+		  status != 0 && eleven.err.kind == VZK_ERR_USAGE && no_identity_file() &&
+			  strstr(eleven.err.message, "VZMacOSRestoreImage needs macOS 12.0 or newer; this host runs macOS 11.7") !=
+				  NULL,
+		  "'%s'", eleven.err.message);
+	run_end(&eleven, "install old host");
+	free(image);
 	for (size_t i = 0; i < 3; i++)
 		remove_file(identity[i]);
 }

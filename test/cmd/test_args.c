@@ -190,6 +190,8 @@ static void test_config(void)
 			    "{\"devices\":[{\"kind\":\"VirtioBlk\",\"imagePath\":\"/d\"}]}");
 	expect_config_error("--config: unknown device field", "--config: devices[0] (virtioblk): unknown field 'capacity'",
 			    "{\"devices\":[{\"kind\":\"virtioblk\",\"imagePath\":\"/d\",\"capacity\":1}]}");
+	expect_config_error("--config: size (a vzkit field) is a string", "--config: devices[0] (virtioblk): field 'size' must be a string",
+			    "{\"devices\":[{\"kind\":\"virtioblk\",\"imagePath\":\"/d\",\"size\":1}]}");
 	expect_config_error("--config: missing required device field", "--config: devices[0] (virtioblk): missing field 'imagePath'",
 			    "{\"devices\":[{\"kind\":\"virtioblk\",\"readOnly\":true}]}");
 	expect_config_error("--config: empty required string is missing", "missing field 'imagePath'",

@@ -561,10 +561,11 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->live == NULL)
 		return vzk_runtime_error(err, "out of memory");
 	apple_builder_set_error(vm->live, err);
-	vm->installing = vz_macos_needs_install(vm->config);
 	vm->configuration = apple_build_configuration(vm->live, vm->config);
 	if (vm->configuration == nil || apple_macos_start_options(vm->live, vm->config, &vm->start_options) != 0)
 		return -1;
+	/* The build made the identity files for an install: the installer follows. */
+	vm->installing = apple_builder_restore_image_url(vm->live) != nil;
 	vm->queue = apple_queue_new("org.vzkit.vm", err);
 	if (vm->queue == NULL)
 		return -1;
