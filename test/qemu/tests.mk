@@ -2,6 +2,7 @@
 # host facts, the engine driven directly, and real guests booted end to end.
 TEST_PROGRAMS += \
 	test/qemu/test_accel \
+	test/qemu/test_accel_cache \
 	test/qemu/test_device_error \
 	test/qemu/test_engine \
 	test/qemu/test_firmware \
@@ -9,6 +10,7 @@ TEST_PROGRAMS += \
 	test/qemu/test_plan_golden \
 	test/qemu/test_vsock_backend
 TEST_SCRIPTS += \
+	test/qemu/e2e_accel_cache.sh \
 	test/qemu/e2e_devices.sh \
 	test/qemu/e2e_lifecycle.sh \
 	test/qemu/e2e_boot_storage.sh \

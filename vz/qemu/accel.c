@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vz/qemu/accel_cache.h"
 #include "vz/qemu/host.h"
 #include "vz/qemu/process.h"
 
@@ -150,10 +151,9 @@ static const char *x86_stage_text(const char *seen)
 	return "not one instruction ran";
 }
 
-bool qemu_accel_probe(enum qemu_arch arch, enum qemu_accel accel, const char *cpu_model, int deadline_ms,
-		      char *report, size_t report_size)
+static bool probe_with(const char *binary, enum qemu_arch arch, enum qemu_accel accel, const char *cpu_model,
+		       int deadline_ms, char *report, size_t report_size)
 {
-	const char *binary = qemu_binary_for(arch);
 	const char *accel_name = accel == QEMU_ACCEL_KVM ? "kvm" : "tcg";
 	char machine[32], cpu_arg[64];
 	int firmware = make_probe_firmware(arch), output[2] = {-1, -1}, errors[2] = {-1, -1};
@@ -242,6 +242,12 @@ out:
 	return reached;
 }
 
+bool qemu_accel_probe(enum qemu_arch arch, enum qemu_accel accel, const char *cpu_model, int deadline_ms,
+		      char *report, size_t report_size)
+{
+	return probe_with(qemu_binary_for(arch), arch, accel, cpu_model, deadline_ms, report, report_size);
+}
+
 int qemu_choose_accel(enum qemu_arch arch, enum engine_accel wanted, int deadline_ms, enum qemu_accel *out,
 		      char *reason, size_t reason_size, struct vzk_error *err)
 {
@@ -263,5 +269,62 @@ int qemu_choose_accel(enum qemu_arch arch, enum engine_accel wanted, int deadlin
 		return vzk_runtime_error(err, "--accel kvm: KVM cannot run guests on this host (%s)", report);
 	*out = QEMU_ACCEL_TCG;
 	snprintf(reason, reason_size, "kvm probe: %s", report);
+	return 0;
+}
+
+/* What the probe does, for the cache key: a changed probe firmware, CPU
+ * model or deadline never reads a verdict the old probe wrote (FNV-1a). */
+static void probe_identity(enum qemu_arch arch, int deadline_ms, char *out, size_t size)
+{
+	const struct {
+		const unsigned char *bytes;
+		size_t len;
+	} parts[] = {
+		{x86_probe_code, sizeof(x86_probe_code)},
+		{x86_probe_gdt, sizeof(x86_probe_gdt)},
+		{x86_probe_reset, sizeof(x86_probe_reset)},
+		{arm_probe_code, sizeof(arm_probe_code)},
+	};
+	unsigned long long hash = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		for (size_t j = 0; j < parts[i].len; j++)
+			hash = (hash ^ parts[i].bytes[j]) * 0x100000001b3ULL;
+	snprintf(out, size, "firmware %016llx cpu host deadline %d ms %s", hash, deadline_ms,
+		 arch == QEMU_ARCH_AARCH64 ? "virt" : "q35");
+}
+
+int qemu_choose_accel_cached(enum qemu_arch arch, enum engine_accel wanted, int deadline_ms,
+			     const struct qemu_accel_cache_sources *sources, enum qemu_accel *out, char *reason,
+			     size_t reason_size, struct vzk_error *err)
+{
+	struct qemu_accel_cache_entry entry;
+	char probe[128];
+
+	/* A forced choice is the user's: no cache read, none written. */
+	if (wanted != ENGINE_ACCEL_AUTO)
+		return qemu_choose_accel(arch, wanted, deadline_ms, out, reason, reason_size, err);
+	*out = QEMU_ACCEL_TCG;
+	/* Who may open /dev/kvm can change at any time: asked every start. */
+	if (access(sources != NULL && sources->kvm_path != NULL ? sources->kvm_path : "/dev/kvm", R_OK | W_OK) != 0) {
+		snprintf(reason, reason_size, "kvm probe: /dev/kvm: %s", strerror(errno));
+		return 0;
+	}
+	probe_identity(arch, deadline_ms, probe, sizeof(probe));
+	if (qemu_accel_cache_key(arch, probe, sources, &entry) == 0 && qemu_accel_cache_load(&entry) == 1) {
+		*out = entry.kvm_runs ? QEMU_ACCEL_KVM : QEMU_ACCEL_TCG;
+		snprintf(reason, reason_size, "kvm probe, cached for this boot in %s: %s", entry.path, entry.report);
+		return 0;
+	}
+	/* A miss: probe the binary the key names (the one execvp will run). */
+	const char *binary = sources != NULL && sources->qemu_path != NULL ? sources->qemu_path : qemu_binary_for(arch);
+	char found[512];
+	if (sources == NULL || sources->qemu_path == NULL)
+		binary = qemu_find_on_path(binary, found, sizeof(found)) == 0 ? found : binary;
+	entry.kvm_runs = probe_with(binary, arch, QEMU_ACCEL_KVM, "host", deadline_ms, entry.report,
+				    sizeof(entry.report));
+	*out = entry.kvm_runs ? QEMU_ACCEL_KVM : QEMU_ACCEL_TCG;
+	snprintf(reason, reason_size, "kvm probe: %s", entry.report);
+	qemu_accel_cache_store(&entry);
 	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "flags/error.h"
 #include "vz/engine.h"
+#include "vz/qemu/accel_cache.h"
 #include "vz/qemu/plan.h"
 
 /* How long the automatic choice waits for the probe guest under KVM. */
@@ -27,5 +28,14 @@ bool qemu_accel_probe(enum qemu_arch arch, enum qemu_accel accel, const char *cp
  * forcing TCG skips the probe. */
 int qemu_choose_accel(enum qemu_arch arch, enum engine_accel wanted, int deadline_ms, enum qemu_accel *out,
 		      char *reason, size_t reason_size, struct vzk_error *err);
+
+/* qemu_choose_accel with the automatic choice's verdict kept for the host's
+ * boot (vz/qemu/accel_cache.h): a hit says so in `reason` ("kvm probe,
+ * cached for this boot in PATH: ..."), a miss probes and keeps the verdict.
+ * A forced --accel neither reads nor writes the cache. `sources` NULL: the
+ * real boot id, QEMU on PATH, /dev/kvm and the per-user directory. */
+int qemu_choose_accel_cached(enum qemu_arch arch, enum engine_accel wanted, int deadline_ms,
+			     const struct qemu_accel_cache_sources *sources, enum qemu_accel *out, char *reason,
+			     size_t reason_size, struct vzk_error *err);
 
 #endif

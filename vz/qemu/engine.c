@@ -42,7 +42,7 @@ struct engine_vm {
 	struct engine_options options;
 	enum qemu_arch arch;
 	enum qemu_accel accel;
-	char accel_reason[256];
+	char accel_reason[512];
 	char runtime_dir[80];
 	struct qemu_firmware firmware;
 	bool *disk_is_qcow2;
@@ -193,8 +193,8 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	if (snprintf(vm->runtime_dir, sizeof(vm->runtime_dir), "%s/vzkit-%ld-%02x%02x%02x%02x", base, (long)getpid(),
 		     noise[0], noise[1], noise[2], noise[3]) >= (int)sizeof(vm->runtime_dir))
 		return vzk_usage_error(err, "runtime directory %s: too long for unix socket paths", base);
-	if (qemu_choose_accel(vm->arch, options->accel, QEMU_KVM_PROBE_DEADLINE_MS, &vm->accel, vm->accel_reason,
-			      sizeof(vm->accel_reason), err) != 0)
+	if (qemu_choose_accel_cached(vm->arch, options->accel, QEMU_KVM_PROBE_DEADLINE_MS, NULL, &vm->accel,
+				     vm->accel_reason, sizeof(vm->accel_reason), err) != 0)
 		return -1;
 	if (check_devices(vm, err) != 0)
 		return -1;
@@ -595,7 +595,6 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 		vm->options.warn(vm->options.context, "--gui: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running without a window");
 	if (vm->skipped_rosetta && vm->options.warn != NULL)
 		vm->options.warn(vm->options.context, "--device rosetta: not available on this host; going on without it (ignore-if-missing)");
-	remove_stale_runtime_dirs(vm);
 	if (mkdir(vm->runtime_dir, 0700) != 0)
 		return vzk_runtime_error(err, "cannot create %s: %s", vm->runtime_dir, strerror(errno));
 	vm->started = true;
@@ -629,6 +628,8 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0 ||
 	    cleanup_watcher_add_process(vm->options.watcher, vm->qemu_pid, err) != 0)
 		return -1;
+	/* While QEMU starts up: nothing above needs it done first. */
+	remove_stale_runtime_dirs(vm);
 	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
 		char tail[512];
 		if (start_aborted(vm))
@@ -787,15 +788,19 @@ static int engine_run(struct engine_vm *vm, struct vzk_error *err)
 		polls[2] = (struct pollfd){.fd = qmp_open ? vm->qmp.fd : -1, .events = POLLIN};
 		for (size_t i = 0; i < helper_count; i++)
 			polls[3 + i] = (struct pollfd){.fd = vm->helper_pidfds[i], .events = POLLIN};
-		int timeout = hard_stop_deadline != 0 ? (int)(hard_stop_deadline - monotonic_ms()) : 1000;
+		/* Event-driven while the VM runs (no wake-ups, doc/performance.md):
+		 * a timeout only while a stop's grace runs, or to poll QEMU's exit
+		 * on a kernel without pidfds. */
+		int idle_timeout = vm->qemu_pidfd >= 0 ? -1 : 1000;
+		int timeout = hard_stop_deadline != 0 ? (int)(hard_stop_deadline - monotonic_ms()) : idle_timeout;
 
 		if (hard_stop_deadline != 0 && timeout <= 0) {
 			engine_log(vm, LOG_LEVEL_INFO, "QEMU did not quit in time: killing it");
 			kill(vm->qemu_pid, SIGKILL);
 			hard_stop_deadline = 0;
-			timeout = 1000;
+			timeout = idle_timeout;
 		}
-		if (poll(polls, 3 + helper_count, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
+		if (poll(polls, 3 + helper_count, timeout) < 0 && errno != EINTR) {
 			free(polls);
 			return vzk_runtime_error(err, "poll: %s", strerror(errno));
 		}

@@ -2,6 +2,7 @@
 ifneq ($(HOST_OS),Darwin)
 LIB_SRCS += \
 	vz/qemu/accel.c \
+	vz/qemu/accel_cache.c \
 	vz/qemu/device_error.c \
 	vz/qemu/engine.c \
 	vz/qemu/host.c \
