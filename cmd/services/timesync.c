@@ -2,7 +2,16 @@
  * through qemu-guest-agent (guest-set-time) on the given vsock port. A resume
  * shows as a clock that counts suspend gaining on one that stops during it:
  * CLOCK_BOOTTIME and CLOCK_MONOTONIC on Linux; on macOS, CLOCK_MONOTONIC
- * (which counts sleep there) and CLOCK_UPTIME_RAW. */
+ * (which counts sleep there) and CLOCK_UPTIME_RAW.
+ *
+ * Noticing it without waking up (doc/performance.md): on Linux the thread
+ * sleeps on a CLOCK_REALTIME timerfd armed far in the future with
+ * TFD_TIMER_CANCEL_ON_SET. The kernel cancels such timers whenever the wall
+ * clock moves against CLOCK_MONOTONIC: when it is set, and on every resume
+ * (timekeeping_resume calls timerfd_resume). The read then fails with
+ * ECANCELED, and the BOOTTIME-MONOTONIC gap tells a resume from a clock set.
+ * A CLOCK_BOOTTIME timer would not do: no timer fires because time passed
+ * asleep unless it was due. Elsewhere the thread looks once a second. */
 #include "cmd/services/timesync.h"
 
 #include <errno.h>
@@ -16,6 +25,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/timerfd.h>
+#endif
 
 #include "cmd/log/log.h"
 #include "cmd/services/unix_socket.h"
@@ -103,31 +115,81 @@ int timesync_set_guest_time(int agent_fd, struct vzk_error *err)
 	return status;
 }
 
+static void sync_guest_clock(struct timesync *timesync)
+{
+	struct vzk_error err = {0};
+	int fd;
+
+	log_message(LOG_LEVEL_INFO, "timesync: the host resumed; setting the guest clock");
+	if (timesync->engine->vsock_connect(timesync->vm, timesync->port, &fd, &err) == 0) {
+		if (timesync_set_guest_time(fd, &err) != 0)
+			log_message(LOG_LEVEL_ERROR, "%s", err.message);
+		close(fd);
+	} else {
+		log_message(LOG_LEVEL_ERROR, "timesync: %s", err.message);
+	}
+}
+
+int timesync_clock_watch_open(void)
+{
+#if defined(__linux__)
+	int fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	/* Absolute, ~30 years ahead: never due, only ever cancelled. */
+	struct itimerspec far = {.it_value = {.tv_sec = time(NULL) + (30LL * 365 * 24 * 3600)}};
+
+	if (fd < 0)
+		return -1;
+	if (timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, NULL) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+#else
+	return -1;
+#endif
+}
+
+int timesync_clock_watch_fired(int watch_fd)
+{
+	uint64_t expirations;
+
+	if (read(watch_fd, &expirations, sizeof(expirations)) < 0 && errno == ECANCELED)
+		return 1;
+	return 0;
+}
+
 static void *timesync_main(void *context)
 {
 	struct timesync *timesync = context;
 	int64_t last = boottime_minus_monotonic();
+	int watch = timesync_clock_watch_open();
 
 	for (;;) {
-		struct pollfd wake = {.fd = timesync->wake_pipe[0], .events = POLLIN};
+		struct pollfd polls[2] = {{.fd = timesync->wake_pipe[0], .events = POLLIN},
+					  {.fd = watch, .events = POLLIN}};
 		int64_t now;
-		if (poll(&wake, 1, 1000) != 0 || atomic_load(&timesync->stopping))
+		/* With the clock watch: no timeout at all. Without: a look a second. */
+		int ready = poll(polls, 2, watch >= 0 ? -1 : 1000);
+		if ((ready > 0 && polls[0].revents != 0) || atomic_load(&timesync->stopping))
 			break;
-		now = boottime_minus_monotonic();
-		if (timesync_host_resumed(last, now)) {
-			struct vzk_error err = {0};
-			int fd;
-			log_message(LOG_LEVEL_INFO, "timesync: the host resumed; setting the guest clock");
-			if (timesync->engine->vsock_connect(timesync->vm, timesync->port, &fd, &err) == 0) {
-				if (timesync_set_guest_time(fd, &err) != 0)
-					log_message(LOG_LEVEL_ERROR, "%s", err.message);
-				close(fd);
-			} else {
-				log_message(LOG_LEVEL_ERROR, "timesync: %s", err.message);
+		if (ready < 0)
+			continue;
+		if (watch >= 0) {
+			if (!(polls[1].revents & POLLIN))
+				continue;
+			if (timesync_clock_watch_fired(watch)) {
+				/* A cancelled timer stays cancelled: arm a new one. */
+				close(watch);
+				watch = timesync_clock_watch_open();
 			}
 		}
+		now = boottime_minus_monotonic();
+		if (timesync_host_resumed(last, now))
+			sync_guest_clock(timesync);
 		last = now;
 	}
+	if (watch >= 0)
+		close(watch);
 	return NULL;
 }
 

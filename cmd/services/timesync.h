@@ -21,6 +21,12 @@ void timesync_stop(struct timesync *timesync); /* NULL ok */
  * since the last sample: the host was suspended in between. */
 bool timesync_host_resumed(int64_t boottime_minus_monotonic_ns_before,
 			   int64_t boottime_minus_monotonic_ns_now);
+/* A descriptor that becomes readable when the wall clock jumps against
+ * CLOCK_MONOTONIC (a host resume or a clock set) and never otherwise; -1
+ * where the system has no such thing (then timesync looks once a second). */
+int timesync_clock_watch_open(void);
+/* After it polled readable: 1 when the clock jumped (then open a new one). */
+int timesync_clock_watch_fired(int watch_fd);
 /* Sends guest-set-time with the host's clock over an open agent connection
  * and reads the reply. */
 int timesync_set_guest_time(int agent_fd, struct vzk_error *err);

@@ -1,6 +1,7 @@
 /* vsock services against a fake engine whose "guest" is the far end of
  * socketpairs: the port proxies in both directions, ignition over HTTP,
  * timesync's agent protocol, and the unix-socket rules. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -382,6 +383,32 @@ static void *fake_agent_main(void *context)
 	return NULL;
 }
 
+/* Voluntary context switches of every thread but the main one: how often
+ * they went to sleep again after waking. */
+static long other_threads_voluntary_switches(void)
+{
+	char path[300], line[128];
+	long total = 0;
+	DIR *tasks = opendir("/proc/self/task");
+	struct dirent *task;
+
+	while (tasks != NULL && (task = readdir(tasks)) != NULL) {
+		if (task->d_name[0] == '.' || strtol(task->d_name, NULL, 10) == (long)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", task->d_name);
+		FILE *status = fopen(path, "r");
+		if (status == NULL)
+			continue;
+		while (fgets(line, sizeof(line), status) != NULL)
+			if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+				total += strtol(line + 24, NULL, 10);
+		fclose(status);
+	}
+	if (tasks != NULL)
+		closedir(tasks);
+	return total;
+}
+
 static void test_timesync(void)
 {
 	int pair[2];
@@ -394,6 +421,24 @@ static void test_timesync(void)
 	TEST_CASE("timesync detects a host suspend from CLOCK_BOOTTIME gaining on CLOCK_MONOTONIC");
 	CHECK(timesync_host_resumed(5000000000LL, 5000000000LL + 30000000000LL));
 	CHECK(!timesync_host_resumed(5000000000LL, 5000000000LL + 1000000LL));
+
+	TEST_CASE("timesync's clock watch stays quiet while the clock runs normally");
+	int watch = timesync_clock_watch_open();
+	struct pollfd quiet = {.fd = watch, .events = POLLIN};
+	CHECK(watch >= 0 && poll(&quiet, 1, 300) == 0 && !timesync_clock_watch_fired(watch));
+	if (watch >= 0)
+		close(watch);
+
+	TEST_CASE("the timesync thread sleeps: no wake-ups while nothing happens");
+	struct timesync *timesync = NULL;
+	long before;
+	CHECK(timesync_start(&fake_engine, NULL, 7, &timesync, &err) == 0 && timesync != NULL);
+	nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+	before = other_threads_voluntary_switches();
+	nanosleep(&(struct timespec){2, 500 * 1000 * 1000}, NULL);
+	long woke = other_threads_voluntary_switches() - before;
+	CHECK_NAMED("timesync: 0 wake-ups in 2.5 s (the old loop woke every second)", woke == 0, "%ld wake-ups", woke);
+	timesync_stop(timesync);
 
 	TEST_CASE("timesync sends guest-set-time with the host clock");
 	socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
