@@ -20,16 +20,19 @@ HOST_OS := $(shell uname -s)
 endif
 
 PKGS := jansson libmicrohttpd
+# Packages whose headers vzkit compiles against but whose libraries it opens
+# only when a run needs them (cmd/services/ondemand_libs.c).
+DLOPEN_PKGS :=
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 BASE_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -I.
 ifeq ($(WERROR),1)
 BASE_CFLAGS += -Werror
 endif
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lisofs -lpthread -lutil
+LIBS = $(PKG_LIBS) -lpthread -lutil
 
 # Each module.mk appends to LIB_SRCS (linked into vzkit and the tests),
 # MAIN_SRCS (vzkit's main only), TEST_PROGRAMS, TEST_SCRIPTS, BENCH_PROGRAMS.

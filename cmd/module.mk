@@ -22,9 +22,12 @@ MAIN_SRCS += \
 	cmd/main.c
 
 # The downloader (cmd/services/fetch.c): libcurl; sha256 from libcrypto on
-# Linux, from CommonCrypto (part of the OS) on macOS.
+# Linux, from CommonCrypto (part of the OS) on macOS. The cloud-init ISO:
+# libisofs. On Linux all three are opened on first use
+# (cmd/services/ondemand_libs.c): a VM that needs neither never loads them.
 ifeq ($(HOST_OS),Darwin)
-LIBS += -lcurl
+LIBS += -lcurl -lisofs
 else
-PKGS += libcurl libcrypto
+DLOPEN_PKGS += libcurl libcrypto
+LIB_SRCS += cmd/services/ondemand_libs.c
 endif
