@@ -20,15 +20,16 @@ HOST_OS := $(shell uname -s)
 endif
 
 PKGS := jansson libmicrohttpd
-# Packages whose headers vzkit compiles against but whose libraries it opens
-# only when a run needs them (cmd/services/ondemand_libs.c).
-DLOPEN_PKGS :=
+# Packages whose headers vzkit compiles against but whose libraries are not
+# linked the ordinary way: opened only when a run needs them
+# (cmd/services/ondemand_libs.c) or linked statically (cmd/module.mk).
+HEADER_PKGS :=
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 BASE_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -I.
 ifeq ($(WERROR),1)
 BASE_CFLAGS += -Werror
 endif
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(HEADER_PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EXTRA_LDFLAGS) $(LDFLAGS)

@@ -28,6 +28,26 @@ MAIN_SRCS += \
 ifeq ($(HOST_OS),Darwin)
 LIBS += -lcurl -lisofs
 else
-DLOPEN_PKGS += libcurl libcrypto
+HEADER_PKGS += libcurl libcrypto
 LIB_SRCS += cmd/services/ondemand_libs.c
+endif
+
+# The REST server's libmicrohttpd, linked statically on Linux with GnuTLS
+# left out (cmd/services/rest_no_tls.c answers MHD's references to it):
+# Debian's shared MHD loads and initialises GnuTLS and eight more libraries
+# at every start for TLS the server never uses. The stubs go on the link
+# line after the archive (and are not taken from libvzkit.a, which the linker
+# has passed by then).
+ifneq ($(shell uname -s),Darwin)
+ifneq ($(shell $(CC) -print-file-name=libmicrohttpd.a),libmicrohttpd.a)
+PKGS := $(filter-out libmicrohttpd,$(PKGS))
+HEADER_PKGS += libmicrohttpd
+LIB_SRCS += cmd/services/rest_no_tls.c
+LIBS += -l:libmicrohttpd.a $(BUILD)/cmd/services/rest_no_tls.o
+endif
+# Every symbol bound at start: the cleanup watcher (vz/cleanup_watcher.c), a
+# fork that lives as long as the VM, then never runs the dynamic linker's
+# lazy binding, which touched ld.so and libc's symbol tables in the child
+# (measured: its resident set 1108 -> 692 KiB).
+ALL_LDFLAGS += -Wl,-z,now
 endif
