@@ -27,6 +27,7 @@ TEST_SCRIPTS += \
 	test/qemu/faults.sh \
 	test/qemu/e2e_durability.sh
 BENCH_SCRIPTS += \
+	test/qemu/bench_start.sh \
 	test/qemu/bench_boot.sh \
 	test/qemu/bench_machine.sh
 # faults.sh runs 12 trials in make check and 60 in make check-long (VZKIT_LONG=1);
