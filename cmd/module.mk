@@ -38,7 +38,7 @@ endif
 # at every start for TLS the server never uses. The stubs go on the link
 # line after the archive (and are not taken from libvzkit.a, which the linker
 # has passed by then).
-ifneq ($(shell uname -s),Darwin)
+ifneq ($(HOST_OS),Darwin)
 ifneq ($(shell $(CC) -print-file-name=libmicrohttpd.a),libmicrohttpd.a)
 PKGS := $(filter-out libmicrohttpd,$(PKGS))
 HEADER_PKGS += libmicrohttpd
