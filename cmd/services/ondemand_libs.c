@@ -10,6 +10,10 @@
  * the library is dlopen'ed on the first call. fetch.c and cloudinit.c call
  * them as they always did.
  *
+ * Calling one more function of these libraries means adding its forwarder
+ * here: until then vzkit does not link (an undefined reference), so none can
+ * be forgotten.
+ *
  * When a library cannot be opened the functions fail the library's own way
  * (NULL, CURLE_FAILED_INIT, ISO_ERROR, 0), so the caller's error path runs
  * and names the step that failed. */
@@ -143,6 +147,12 @@ FORWARD(libisofs, int, iso_image_new, (int)ISO_ERROR, (const char *name, IsoImag
 FORWARD_VOID(libisofs, iso_image_unref, (IsoImage *image), (image))
 FORWARD(libisofs, IsoDir *, iso_image_get_root, NULL, (const IsoImage *image), (image))
 FORWARD_VOID(libisofs, iso_image_set_volume_id, (IsoImage *image, const char *volume_id), (image, volume_id))
+FORWARD(libisofs, int, iso_memory_stream_new, (int)ISO_ERROR, (unsigned char *buf, size_t size, IsoStream **stream),
+	(buf, size, stream))
+FORWARD_VOID(libisofs, iso_stream_unref, (IsoStream *stream), (stream))
+FORWARD(libisofs, int, iso_image_add_new_file, (int)ISO_ERROR,
+	(IsoImage *image, IsoDir *parent, const char *name, IsoStream *stream, IsoFile **file),
+	(image, parent, name, stream, file))
 FORWARD(libisofs, int, iso_tree_add_new_node, (int)ISO_ERROR,
 	(IsoImage *image, IsoDir *parent, const char *name, const char *path, IsoNode **node),
 	(image, parent, name, path, node))
