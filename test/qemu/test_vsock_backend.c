@@ -582,6 +582,25 @@ static void test_pause_resume(void)
 	char again[5];
 	CHECK(read_exact_ms(&g, fd, again, 5, WAIT_MS) == 0 && memcmp(again, "again", 5) == 0);
 
+	/* a device reset: the guest driver has no sockets left, so no connection survives */
+	int second = guest_connects(&g, 43002, &response);
+	CHECK(second >= 0);
+	CHECK(g_vu(&g, VHOST_USER_RESET_DEVICE, 0, NULL, 0, NULL, 0, NULL, NULL) == 0 && g_sync(&g) == 0);
+	CHECK_NAMED("RESET_DEVICE closes every connection (host sockets read EOF)", reads_eof(&g, second) && reads_eof(&g, fd),
+		    "no EOF");
+	CHECK(stats_of(&g).connections == 0 && stats_of(&g).host_fds == 0);
+	close(second);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		memset(g_mem(&g, g.ring[i].desc), 0, 0x3000);
+		g.ring[i].avail_idx = g.ring[i].used_seen = g.ring[i].base = 0;
+	}
+	g.rx_posted = 0;
+	CHECK(g_start_device(&g) == 0);
+	g_post_rx(&g, 16);
+	fd = guest_connects(&g, 43003, &response);
+	CHECK_NAMED("after a reset and a new start the device serves again", fd >= 0 && response.op == G_OP_RESPONSE, "fd %d", fd);
+
 	/* QEMU goes away: every connection goes with it */
 	close(g.vu_fd);
 	g.vu_fd = -1;

@@ -34,3 +34,6 @@ BENCH_SCRIPTS += \
 # e2e_durability.sh each disk mode and each stop once, every pair in check-long.
 LONG_TEST_SCRIPTS += \
 	test/qemu/reliability.sh
+# The vsock back end's rings and packets from the fuzzer's bytes (doc/vsock.md).
+FUZZ_TARGETS += \
+	test/qemu/fuzz_vsock_backend.c

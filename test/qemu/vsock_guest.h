@@ -172,11 +172,12 @@ static inline struct g_packet g_pkt(uint16_t op, uint32_t guest_port, uint32_t h
 
 /* ---- running the backend ---- */
 
+/* Manual mode: runs the backend until it has nothing left to do. */
 static inline void g_service(struct fake_guest *g)
 {
 	if (!g->threaded)
-		for (int i = 0; i < 3; i++)
-			vsock_backend_poll(g->backend, 0);
+		for (int i = 0; i < 16 && vsock_backend_poll(g->backend, 0) > 0; i++)
+			;
 }
 
 static inline bool g_readable(struct fake_guest *g, int fd, int timeout_ms)
@@ -205,10 +206,8 @@ static inline int g_vu(struct fake_guest *g, uint32_t request, uint32_t flags, c
 
 	if (vhost_user_send(g->vu_fd, request, VHOST_USER_VERSION | flags, payload, size, fds, fd_count) != 0)
 		return -1;
-	if (reply == NULL) {
-		g_service(g);
-		return 0;
-	}
+	if (reply == NULL)
+		return 0; /* acted on in order: the next message with an answer waits for it */
 	if (!g_readable(g, g->vu_fd, 2000))
 		return -1;
 	if (vhost_user_receive(g->vu_fd, &got_request, &got_flags, answer, &got_size, got_fds, &got_fd_count) != 0)

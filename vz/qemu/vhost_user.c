@@ -380,6 +380,8 @@ static int dispatch(struct vhost_user *vu, uint32_t request, uint8_t *payload, u
 			virtqueue_init(&vu->queues[i]);
 		}
 		vu->acked_features = 0;
+		if (vu->device->reset != NULL)
+			vu->device->reset(vu->device->context);
 		return 0;
 	case VHOST_USER_SET_MEM_TABLE: {
 		struct guest_memory memory;

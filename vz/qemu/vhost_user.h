@@ -93,6 +93,9 @@ struct vhost_user_device {
 	/* Rings were started, stopped, enabled or moved, or memory changed: a
 	 * device drops whatever it cached from guest memory. */
 	void (*queues_changed)(void *context);
+	/* RESET_OWNER / RESET_DEVICE: the driver is gone, and with it whatever
+	 * the device held for it. */
+	void (*reset)(void *context);
 	/* A problem with the front end's messages, worth one log line. */
 	void (*complain)(void *context, const char *message);
 };

@@ -1231,6 +1231,16 @@ static void on_queues_changed(void *context)
 	b->rx_peeked = false;
 }
 
+/* A reset device has a guest driver with no sockets left. */
+static void on_device_reset(void *context)
+{
+	struct vsock_backend *b = context;
+
+	drop_all_connections(b);
+	b->rx_peeked = false;
+	say(b, LOG_LEVEL_DEBUG, "vsock: device reset; every connection closed");
+}
+
 static void on_front_end_complaint(void *context, const char *message)
 {
 	struct vsock_backend *b = context;
@@ -1276,6 +1286,19 @@ static void accept_front_end(struct vsock_backend *b)
 }
 
 /* ---- the loop ---- */
+
+/* Every message the front end has sent so far (QEMU sends a dozen in a row). */
+static void handle_front_end(struct vsock_backend *b)
+{
+	char byte;
+
+	do {
+		if (vhost_user_handle_message(&b->vu) != 0) {
+			drop_front_end(b);
+			return;
+		}
+	} while (recv(b->vu.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1);
+}
 
 static void check_deadlines(struct vsock_backend *b, long now)
 {
@@ -1323,10 +1346,11 @@ static void hand_off(struct vsock_backend *b)
 	}
 }
 
-void vsock_backend_poll(struct vsock_backend *b, int timeout_ms)
+int vsock_backend_poll(struct vsock_backend *b, int timeout_ms)
 {
 	struct epoll_event events[64];
 	int count;
+	bool had_more_work = b->more_work;
 
 	count = epoll_wait(b->epoll_fd, events, 64, next_timeout(b, timeout_ms, now_ms()));
 	b->more_work = false;
@@ -1341,8 +1365,7 @@ void vsock_backend_poll(struct vsock_backend *b, int timeout_ms)
 			accept_front_end(b);
 			break;
 		case WATCH_FRONT_END:
-			if (b->vu.fd >= 0 && vhost_user_handle_message(&b->vu) != 0)
-				drop_front_end(b);
+			handle_front_end(b);
 			break;
 		case WATCH_KICK:
 			if (b->vu.queues[watch->index].kick_fd >= 0 &&
@@ -1367,6 +1390,7 @@ void vsock_backend_poll(struct vsock_backend *b, int timeout_ms)
 		b->graveyard = c->hash_next;
 		free(c);
 	}
+	return count > 0 ? count : had_more_work || b->more_work ? 1 : 0;
 }
 
 static void *loop_main(void *context)
@@ -1408,6 +1432,7 @@ int vsock_backend_new(const struct vsock_backend_options *options, struct vsock_
 	b->device.kick_changed = on_kick_changed;
 	b->device.queues_changed = on_queues_changed;
 	b->device.complain = on_front_end_complaint;
+	b->device.reset = on_device_reset;
 	vhost_user_init(&b->vu, &b->device, -1);
 	b->wake_watch.kind = WATCH_WAKE;
 	b->listen_watch.kind = WATCH_LISTEN;

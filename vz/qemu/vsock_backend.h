@@ -45,8 +45,10 @@ int vsock_backend_serve(struct vsock_backend *backend, int listen_fd, struct vzk
 int vsock_backend_attach(struct vsock_backend *backend, int front_end_fd, struct vzk_error *err);
 /* Runs the event loop on a thread of its own until vsock_backend_free. */
 int vsock_backend_start(struct vsock_backend *backend, struct vzk_error *err);
-/* Without a thread: one round of the loop, waiting up to timeout_ms for an event. */
-void vsock_backend_poll(struct vsock_backend *backend, int timeout_ms);
+/* Without a thread: one round of the loop, waiting up to timeout_ms for an
+ * event. The number of events handled (0: nothing happened, and nothing is
+ * left to do but wait). */
+int vsock_backend_poll(struct vsock_backend *backend, int timeout_ms);
 
 /* Guest connections to host port `port` are handed to on_connection (which
  * owns the fd: a blocking stream socket) from the backend's thread. The
