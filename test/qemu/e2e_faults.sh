@@ -2,8 +2,9 @@
 # Faults with a definite answer: a helper that dies under a running VM (one
 # line naming the device and how it died, exit 1 within 2 s), a helper that
 # fails while starting (its own stderr quoted), and stop requests while the
-# start waits on an NBD server that never answers (SIGTERM, SIGINT, REST
-# HardStop: the start is abandoned within 1 s, exit 0). Each leaves no QEMU,
+# start waits on a helper that never listens (SIGTERM) or an NBD server that
+# never answers (SIGTERM, SIGINT, REST HardStop): the start is abandoned
+# within 1 s, exit 0. Each leaves no QEMU,
 # helper, runtime directory, pidfile or REST socket. Needs root (virtiofsd).
 . "$(dirname "$0")/lib.sh"
 need_guest "faults"
@@ -61,9 +62,31 @@ else
 	check "helper fails at start: its own stderr quoted" \
 		grep -q "virtio-fs share 'myshare': badfsd exited with status 3 before it listened: badfsd: cannot open /nowhere: Permission denied" bad.err
 	check "helper fails at start: nothing left" nothing_left "$pid" bad
+
+	# 3. a helper that never listens: SIGTERM abandons the wait within 1 s
+	cat > slowfsd <<-'EOS'
+		#!/bin/sh
+		exec sleep 60
+	EOS
+	chmod +x slowfsd
+	VZKIT_VIRTIOFSD=$scratch/slowfsd "$VZKIT" --bootloader "$(linux_boot wait)" \
+		--pidfile slow.pid --device virtio-fs,sharedDir="$scratch/share",mountTag=myshare 2> slow.err &
+	pid=$!
+	helper=
+	for _ in $(seq 100); do helper=$(pgrep -P "$pid" -x sleep) && break; sleep 0.05; done
+	sleep 0.5
+	start=$(ms)
+	kill -TERM "$pid"
+	wait_exit "$pid" 10
+	status=$? took=$(($(ms) - start))
+	check "stop while a helper starts: exit 0 (got $status)" [ "$status" -eq 0 ]
+	check "stop while a helper starts: within 1 s (${took} ms)" [ "$took" -lt 1000 ]
+	check "stop while a helper starts: nothing left" nothing_left "$pid" slow
+	helper_gone() { [ -n "$helper" ] && ! kill -0 "$helper" 2>/dev/null; }
+	check "stop while a helper starts: the helper ran and is gone" helper_gone
 fi
 
-# 3. stop requests while the start waits on an NBD server that accepts and
+# 4. stop requests while the start waits on an NBD server that accepts and
 # never answers (QEMU waits for the handshake up to the 60 s timeout).
 python3 -c '
 import socket, sys

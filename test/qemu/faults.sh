@@ -68,7 +68,7 @@ head -c 1M /dev/urandom > "$scratch/ro.img"
 ro_sum=$(sha256sum < "$scratch/ro.img")
 
 clean=0 ran=0
-declare -A times
+declare -A times clean_times
 for trial in $(seq 1 "$trials"); do
 	RANDOM=$((seed * 1000 + trial))
 	# Every kind in turn (any 9 trials in a row cover them all), from a
@@ -191,6 +191,7 @@ for trial in $(seq 1 "$trials"); do
 	}
 	# The watcher needs a moment after a kill -9 (it waits for QEMU to die).
 	for _ in $(seq 100); do left=$(leftovers); [ -z "$left" ] && break; sleep 0.05; done
+	cleaned=$(($(ms) - fault))
 	[ -n "${stopped:-}" ] && kill -CONT "$stopped" 2>/dev/null
 	stopped=
 	mountpoint -q "$dir/logfs" && umount -l "$dir/logfs"
@@ -198,8 +199,9 @@ for trial in $(seq 1 "$trials"); do
 	label="faults: trial $trial $kind at $((fault - start)) ms$([ "$late" = 1 ] && echo " (after boot)")"
 	if [ "$status" = "$want" ] && [ -z "$left" ] && [[ "$note" != *"did not exit"* ]] && [[ "$note" != *"exited after"* ]]; then
 		clean=$((clean + 1))
-		pass "$label: exit $status in $took ms, nothing left ${note}"
+		pass "$label: exit $status in $took ms, nothing left after $cleaned ms ${note}"
 		times[$kind]="${times[$kind]:-} $took"
+		clean_times[$kind]="${clean_times[$kind]:-} $cleaned"
 	else
 		fail "$label" "exit $status (documented: $want) in $took ms; left:${left:- nothing}; ${note} stderr: $(tail -n 2 "$dir/stderr" | tr '\n' '|')"
 	fi
@@ -210,6 +212,8 @@ for kind in "${kinds[@]}"; do
 	# shellcheck disable=SC2086 # a list of numbers
 	sorted=$(printf '%s\n' ${times[$kind]} | sort -n)
 	n=$(echo "$sorted" | wc -l)
-	echo "# $kind: fault to exit, median $(echo "$sorted" | sed -n "$(((n + 1) / 2))p") ms, max $(echo "$sorted" | tail -n1) ms over $n"
+	# shellcheck disable=SC2086
+	gone=$(printf '%s\n' ${clean_times[$kind]} | sort -n)
+	echo "# $kind: fault to exit, median $(echo "$sorted" | sed -n "$(((n + 1) / 2))p") ms, max $(echo "$sorted" | tail -n1) ms; to nothing left, max $(echo "$gone" | tail -n1) ms ($n trials)"
 done
 finish
