@@ -5,6 +5,8 @@
 #include <string.h>
 
 const char *const disk_type_choices[] = {"image", "dev", NULL};
+const char *const disk_cache_choices[] = {"cached", "uncached", "automatic", NULL};
+const char *const disk_sync_choices[] = {"fsync", "full", "none", NULL};
 
 int disk_emit(const struct disk_config *disk, enum vz_storage_device_kind kind,
 	      struct vz_vm_configuration *vz, struct vzk_error *err)
@@ -18,11 +20,22 @@ int disk_emit(const struct disk_config *disk, enum vz_storage_device_kind kind,
 							       : VZ_STORAGE_ATTACHMENT_DISK_IMAGE;
 	device->attachment.path = component_strdup(disk->path);
 	device->attachment.read_only = disk->read_only;
-	/* vfkit's modes for disk images: host-cached, guest flushes become
-	 * fsync. The framework's defaults (automatic, full) corrupted images
-	 * under load (doc/vzkit.1, virtio-blk). Block devices take full. */
-	device->attachment.caching_mode = VZ_DISK_CACHING_CACHED;
-	device->attachment.sync_mode = disk->type == DISK_TYPE_DEV ? VZ_DISK_SYNC_FULL : VZ_DISK_SYNC_FSYNC;
+	/* By default vfkit's modes for disk images: host-cached, guest flushes
+	 * become fsync. The framework's defaults (automatic, full) corrupted
+	 * images under load (doc/vzkit.1, virtio-blk). Block devices take full
+	 * (disk_check). */
+	static const enum vz_disk_caching_mode caching[] = {
+		[DISK_CACHE_CACHED] = VZ_DISK_CACHING_CACHED,
+		[DISK_CACHE_UNCACHED] = VZ_DISK_CACHING_UNCACHED,
+		[DISK_CACHE_AUTOMATIC] = VZ_DISK_CACHING_AUTOMATIC,
+	};
+	static const enum vz_disk_sync_mode syncing[] = {
+		[DISK_SYNC_FSYNC] = VZ_DISK_SYNC_FSYNC,
+		[DISK_SYNC_FULL] = VZ_DISK_SYNC_FULL,
+		[DISK_SYNC_NONE] = VZ_DISK_SYNC_NONE,
+	};
+	device->attachment.caching_mode = caching[disk->cache];
+	device->attachment.sync_mode = syncing[disk->sync];
 	device->block_device_identifier = component_strdup(disk->device_id);
 	if (disk->size != NULL && disk_parse_size(disk->size, "size", &device->attachment.create_size, err) != 0)
 		return -1;
@@ -84,10 +97,23 @@ int disk_parse_size(const char *text, const char *what, uint64_t *bytes, struct 
 
 int disk_check(void *config, key_set_mask *given, const char *what, struct vzk_error *err)
 {
-	const struct disk_config *disk = config;
+	struct disk_config *disk = config;
 	uint64_t bytes;
 
-	(void)given;
+	/* A block device knows full and none; full unless told otherwise. */
+	if (disk->type == DISK_TYPE_DEV) {
+		/* DISK_KEYS open every disk device's table: same bits everywhere. */
+		static const struct key_spec disk_keys[] = {DISK_KEYS};
+		static const struct key_table table = {disk_keys, sizeof(disk_keys) / sizeof(disk_keys[0])};
+		bool sync_given = keytab_given(*given, &table, "sync");
+		bool cache_given = keytab_given(*given, &table, "cache");
+		if (sync_given && disk->sync == DISK_SYNC_FSYNC)
+			return vzk_usage_error(err, "%s: sync=fsync is for disk images; a block device takes full or none", what);
+		if (cache_given)
+			return vzk_usage_error(err, "%s: cache= is for disk images, not type=dev", what);
+		if (!sync_given)
+			disk->sync = DISK_SYNC_FULL;
+	}
 	if (disk->size == NULL)
 		return 0;
 	if (disk->type == DISK_TYPE_DEV)

@@ -8,6 +8,11 @@
 
 enum disk_type { DISK_TYPE_IMAGE = 0, DISK_TYPE_DEV = 1 };
 extern const char *const disk_type_choices[];
+/* cache= and sync= (vzkit keys); the first choice is the default (vfkit's). */
+enum disk_cache { DISK_CACHE_CACHED = 0, DISK_CACHE_UNCACHED, DISK_CACHE_AUTOMATIC };
+enum disk_sync { DISK_SYNC_FSYNC = 0, DISK_SYNC_FULL, DISK_SYNC_NONE };
+extern const char *const disk_cache_choices[];
+extern const char *const disk_sync_choices[];
 
 struct disk_config {
 	char *path;
@@ -15,6 +20,8 @@ struct disk_config {
 	int type; /* enum disk_type */
 	char *device_id;
 	char *size; /* "64G": create the image this big when it is missing (vzkit) */
+	int cache;  /* enum disk_cache */
+	int sync;   /* enum disk_sync */
 };
 
 /* Key table entries shared by the three disk devices. */
@@ -29,7 +36,13 @@ struct disk_config {
 	 .json_name = "type"},                                                                     \
 	{.name = "size", .kind = KEY_STRING, .offset = offsetof(struct disk_config, size),         \
 	 .help = "create the image, sparse, this big (512K..1P, e.g. 64G) when it is missing (vzkit)", \
-	 .json_name = "size"}
+	 .json_name = "size"},                                                                     \
+	{.name = "cache", .kind = KEY_ENUM, .offset = offsetof(struct disk_config, cache),         \
+	 .help = "host caching of an image: cached (default), uncached or automatic (vzkit)",       \
+	 .choices = disk_cache_choices, .json_name = "cachingMode"},                               \
+	{.name = "sync", .kind = KEY_ENUM, .offset = offsetof(struct disk_config, sync),           \
+	 .help = "what a guest flush does: fsync (images' default), full (devices' default) or none (vzkit)", \
+	 .choices = disk_sync_choices, .json_name = "synchronizationMode"}
 
 /* The check hook of the three disk devices: size= is a size the guest can
  * use, on an image. */

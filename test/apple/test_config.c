@@ -164,6 +164,16 @@ static void disk_defaults(struct vz_vm_configuration *config)
 	add_from_flags(config, "virtio-blk,path=$TMP/blockdev,type=dev");
 }
 
+/* cache= and sync= (vzkit keys) as the user types them. */
+static void disk_keys(struct vz_vm_configuration *config)
+{
+	rig_touch("disk.img");
+	rig_touch("blockdev");
+	add_from_flags(config, "virtio-blk,path=$TMP/disk.img,cache=automatic,sync=full");
+	add_from_flags(config, "nvme,path=$TMP/disk.img,cache=uncached,sync=none");
+	add_from_flags(config, "virtio-blk,path=$TMP/blockdev,type=dev,sync=none");
+}
+
 /* macOS 11 has no modes: the default falls back to the framework's. */
 static void disk_defaults_host11(struct vz_vm_configuration *config)
 {
@@ -497,6 +507,7 @@ static const struct golden_case golden_cases[] = {
 	{"disk_modes", {{12, 0}, APPLE_HOST_X86_64}, disk_modes, NULL, false},
 	{"disk_host11", {{11, 0}, APPLE_HOST_X86_64}, disk_plain, NULL, false},
 	{"disk_defaults", {{14, 0}, APPLE_HOST_ARM64}, disk_defaults, NULL, false},
+	{"disk_keys", {{14, 0}, APPLE_HOST_ARM64}, disk_keys, NULL, false},
 	{"disk_defaults_host11", {{11, 0}, APPLE_HOST_X86_64}, disk_defaults_host11, NULL, false},
 	{"nvme", {{14, 0}, APPLE_HOST_ARM64}, nvme, NULL, false},
 	{"usb_mass_storage", {{13, 0}, APPLE_HOST_ARM64}, usb_mass_storage, NULL, false},

@@ -58,7 +58,7 @@ bad "unknown device type lists the known ones" \
 	"--device: unknown type 'virtio-floppy' (known: nbd, nvme, rosetta, usb-mass-storage, virtio-balloon, virtio-blk, virtio-fs, virtio-gpu, virtio-input, virtio-net, virtio-rng, virtio-serial, virtio-vsock)" \
 	"${LINUX[@]}" --device virtio-floppy
 bad "unknown key lists the valid keys" \
-	"--device virtio-blk: unknown key 'sizes' (valid keys: path, readonly, type, size, deviceId)" \
+	"--device virtio-blk: unknown key 'sizes' (valid keys: path, readonly, type, size, cache, sync, deviceId)" \
 	"${LINUX[@]}" --device virtio-blk,path=/d,sizes=10G
 bad "a disk size the guest cannot use" \
 	"--device virtio-blk: size '1000001' is not a whole number of 512-byte sectors" \

@@ -121,7 +121,7 @@ static const struct error_case error_cases[] = {
 	{"virtio-blk,path=/d,deviceId=\"a b\"", {"--device virtio-blk: deviceId must be printable ASCII"}},
 	{"virtio-blk,path=/d,deviceId=caf\xc3\xa9", {"--device virtio-blk: deviceId must be printable ASCII"}},
 	{"virtio-blk,path=/d,colour=1G",
-	 {"--device virtio-blk: unknown key 'colour'", "(valid keys: path, readonly, type, size, deviceId)"}},
+	 {"--device virtio-blk: unknown key 'colour'", "(valid keys: path, readonly, type, size, cache, sync, deviceId)"}},
 	/* size= (vzkit): a size the guest can use, on an image */
 	{"virtio-blk,path=/d,size=", {"--device virtio-blk: size '' is not a size"}},
 	{"virtio-blk,path=/d,size=big", {"--device virtio-blk: size 'big' is not a size"}},
@@ -134,17 +134,23 @@ static const struct error_case error_cases[] = {
 	{"virtio-blk,path=/d,size=99999999999999999999", {"--device virtio-blk: size '99999999999999999999' is too large"}},
 	{"virtio-blk,path=/dev/sdb,type=dev,size=1G", {"--device virtio-blk: size= creates disk images; type=dev"}},
 	{"nvme,path=/d,size=1T1", {"--device nvme: size '1T1' is not a size"}},
+	/* cache= and sync= (vzkit) */
+	{"virtio-blk,path=/d,cache=writeback", {"--device virtio-blk: key 'cache' must be one of cached, uncached, automatic"}},
+	{"virtio-blk,path=/d,sync=sometimes", {"--device virtio-blk: key 'sync' must be one of fsync, full, none"}},
+	{"virtio-blk,path=/dev/sdb,type=dev,sync=fsync",
+	 {"--device virtio-blk: sync=fsync is for disk images; a block device takes full or none"}},
+	{"nvme,path=/dev/sdb,type=dev,cache=uncached", {"--device nvme: cache= is for disk images, not type=dev"}},
 	{"virtio-blk,path=/d,path=/e", {"--device virtio-blk: key 'path' given twice"}},
 	{"virtio-blk,path=/d,Path=/e", {"--device virtio-blk: unknown key 'Path'"}},
 	/* nvme */
 	{"nvme", {"--device nvme: missing required key 'path'"}},
-	{"nvme,path=/d,deviceId=x", {"--device nvme: unknown key 'deviceId'", "(valid keys: path, readonly, type, size)"}},
+	{"nvme,path=/d,deviceId=x", {"--device nvme: unknown key 'deviceId'", "(valid keys: path, readonly, type, size, cache, sync)"}},
 	{"nvme,path=/d,type=disk", {"--device nvme: key 'type' must be one of image, dev"}},
 	{"nvme,path=/d,readonly=1", {"--device nvme: key 'readonly' is a flag"}},
 	/* usb-mass-storage */
 	{"usb-mass-storage", {"--device usb-mass-storage: missing required key 'path'"}},
 	{"usb-mass-storage,path=/d,removable", {"--device usb-mass-storage: unknown key 'removable'",
-						"(valid keys: path, readonly, type, size)"}},
+						"(valid keys: path, readonly, type, size, cache, sync)"}},
 	{"usb-mass-storage,path=/d,type=", {"--device usb-mass-storage: key 'type' must be one of image, dev"}},
 	/* nbd */
 	{"nbd", {"--device nbd: missing required key 'uri'"}},
@@ -338,6 +344,23 @@ static void test_disks(void)
 		CHECK(a->read_only);
 		CHECK(a->sync_mode == VZ_DISK_SYNC_FULL); /* block devices know full and none */
 		CHECK_STR(a->path, "/dev/sdb");
+		vz_vm_configuration_free(&vz);
+
+		snprintf(name, sizeof(name), "%s: cache= and sync= (vzkit) reach the model", disks[i].type);
+		TEST_CASE(name);
+		snprintf(text, sizeof(text), "%s,path=/vm/d.img,cache=uncached,sync=full", disks[i].type);
+		CHECK(emit_device(text, VZ_PLATFORM_GENERIC, &vz));
+		a = &vz.storage_devices[0].attachment;
+		CHECK(a->caching_mode == VZ_DISK_CACHING_UNCACHED && a->sync_mode == VZ_DISK_SYNC_FULL);
+		vz_vm_configuration_free(&vz);
+		snprintf(text, sizeof(text), "%s,path=/vm/d.img,cache=automatic,sync=none", disks[i].type);
+		CHECK(emit_device(text, VZ_PLATFORM_GENERIC, &vz));
+		a = &vz.storage_devices[0].attachment;
+		CHECK(a->caching_mode == VZ_DISK_CACHING_AUTOMATIC && a->sync_mode == VZ_DISK_SYNC_NONE);
+		vz_vm_configuration_free(&vz);
+		snprintf(text, sizeof(text), "%s,path=/dev/sdb,type=dev,sync=none", disks[i].type);
+		CHECK(emit_device(text, VZ_PLATFORM_GENERIC, &vz));
+		CHECK(vz.storage_devices[0].attachment.sync_mode == VZ_DISK_SYNC_NONE);
 		vz_vm_configuration_free(&vz);
 
 		snprintf(name, sizeof(name), "%s: type=image", disks[i].type);
