@@ -183,7 +183,7 @@ int main(void)
 	}
 	while ((entry = readdir(listing)) != NULL) {
 		size_t len = strlen(entry->d_name);
-		char path[512], name[300];
+		char path[768], name[400];
 		char *text;
 		if (len < 6 || strcmp(entry->d_name + len - 5, ".json") != 0)
 			continue;
