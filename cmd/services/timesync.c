@@ -47,7 +47,7 @@ struct timesync {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stopping;
-	int wake_pipe[2]; /* written once at stop */
+	int wake_pipe[2]; /* 'x' once at stop; 's' for a sync now (timesync_sync_now) */
 };
 
 bool timesync_host_resumed(int64_t boottime_minus_monotonic_ns_before,
@@ -115,15 +115,17 @@ int timesync_set_guest_time(int agent_fd, struct vzk_error *err)
 	return status;
 }
 
-static void sync_guest_clock(struct timesync *timesync)
+static void sync_guest_clock(struct timesync *timesync, const char *why)
 {
 	struct vzk_error err = {0};
 	int fd;
 
-	log_message(LOG_LEVEL_INFO, "timesync: the host resumed; setting the guest clock");
+	log_message(LOG_LEVEL_INFO, "timesync: %s; setting the guest clock", why);
 	if (timesync->engine->vsock_connect(timesync->vm, timesync->port, &fd, &err) == 0) {
 		if (timesync_set_guest_time(fd, &err) != 0)
 			log_message(LOG_LEVEL_ERROR, "%s", err.message);
+		else
+			log_message(LOG_LEVEL_INFO, "timesync: the guest clock was set");
 		close(fd);
 	} else {
 		log_message(LOG_LEVEL_ERROR, "timesync: %s", err.message);
@@ -170,10 +172,17 @@ static void *timesync_main(void *context)
 		int64_t now;
 		/* With the clock watch: no timeout at all. Without: a look a second. */
 		int ready = poll(polls, 2, watch >= 0 ? -1 : 1000);
-		if ((ready > 0 && polls[0].revents != 0) || atomic_load(&timesync->stopping))
+		if (atomic_load(&timesync->stopping))
 			break;
 		if (ready < 0)
 			continue;
+		if (polls[0].revents != 0) {
+			char request;
+			if (read(timesync->wake_pipe[0], &request, 1) != 1 || request != 's')
+				break;
+			sync_guest_clock(timesync, "asked for (SIGUSR2)");
+			continue;
+		}
 		if (watch >= 0) {
 			if (!(polls[1].revents & POLLIN))
 				continue;
@@ -185,7 +194,7 @@ static void *timesync_main(void *context)
 		}
 		now = boottime_minus_monotonic();
 		if (timesync_host_resumed(last, now))
-			sync_guest_clock(timesync);
+			sync_guest_clock(timesync, "the host resumed");
 		last = now;
 	}
 	if (watch >= 0)
@@ -217,6 +226,13 @@ int timesync_start(const struct vz_engine_ops *engine, struct engine_vm *vm, uin
 		return vzk_runtime_error(err, "cannot start the timesync thread");
 	timesync->thread_started = true;
 	return 0;
+}
+
+bool timesync_sync_now(struct timesync *timesync)
+{
+	if (timesync == NULL || timesync->wake_pipe[1] < 0)
+		return false;
+	return write(timesync->wake_pipe[1], "s", 1) == 1;
 }
 
 void timesync_stop(struct timesync *timesync)

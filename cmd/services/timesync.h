@@ -15,6 +15,8 @@ struct timesync;
 int timesync_start(const struct vz_engine_ops *engine, struct engine_vm *vm, uint32_t port,
 		   struct timesync **out, struct vzk_error *err);
 void timesync_stop(struct timesync *timesync); /* NULL ok */
+/* Sets the guest's clock now, as after a resume; false when timesync is NULL. */
+bool timesync_sync_now(struct timesync *timesync);
 
 /* Pieces, public for tests. */
 /* True when CLOCK_BOOTTIME gained on CLOCK_MONOTONIC by a second or more

@@ -30,6 +30,11 @@ int vsock_services_start(const struct vz_engine_ops *engine, struct engine_vm *v
 	return 0;
 }
 
+bool vsock_services_sync_guest_clock(struct vsock_services *services)
+{
+	return services != NULL && timesync_sync_now(services->timesync);
+}
+
 void vsock_services_quiesce(struct vsock_services *services)
 {
 	if (services == NULL)

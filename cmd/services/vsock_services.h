@@ -22,6 +22,10 @@ int vsock_services_start(const struct vz_engine_ops *engine, struct engine_vm *v
  * accept loops): call it before the engine VM is destroyed. What the engine
  * calls back (guest connections) still lands safely and is closed. NULL ok. */
 void vsock_services_quiesce(struct vsock_services *services);
+/* Asks timesync to set the guest's clock now; false when there is no
+ * --timesync (services NULL ok). Async-safe for the signal thread: it only
+ * wakes the timesync thread. */
+bool vsock_services_sync_guest_clock(struct vsock_services *services);
 /* Stops them all (quiesced first; every connection closed, every thread
  * joined, every unix socket it made removed): call it after the engine VM
  * is destroyed, when no engine callback can come any more. NULL ok. */

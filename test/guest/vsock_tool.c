@@ -8,6 +8,9 @@
  *   vsock-tool listen PORT source N     every connection: send N pseudo-random bytes, close, print
  *                                       "VZKIT vsock-source port=P bytes=N sha256=HEX"
  *   vsock-tool listen PORT hello        every connection: "hello from the guest\n", then close at once
+ *   vsock-tool listen PORT qga          a stand-in for qemu-guest-agent: each command line read is
+ *                                       printed as "VZKIT qga port=P command=LINE" and answered
+ *                                       {"return": {}} (what guest-set-time answers)
  *   vsock-tool send CID PORT N          connect, send N pseudo-random bytes, close, print
  *                                       "VZKIT vsock-sent port=P bytes=N sha256=HEX"
  *   vsock-tool http-get CID PORT PATH   HTTP/1.0 GET over vsock; the body on stdout, exit 1 unless 200
@@ -253,6 +256,26 @@ static void serve(int fd, unsigned port, const char *kind, uint64_t bytes)
 		fflush(stdout);
 	} else if (strcmp(kind, "source") == 0) {
 		send_random(fd, port, bytes, "vsock-source");
+	} else if (strcmp(kind, "qga") == 0) {
+		static const char answer[] = "{\"return\": {}}\n";
+		size_t used = 0;
+		ssize_t n;
+		while ((n = read(fd, buffer + used, CHUNK - 1 - used)) > 0) {
+			uint8_t *newline;
+			used += (size_t)n;
+			while ((newline = memchr(buffer, '\n', used)) != NULL) {
+				*newline = '\0';
+				printf("VZKIT qga port=%u command=%s\n", port, (const char *)buffer);
+				fflush(stdout);
+				if (write_all(fd, (const uint8_t *)answer, sizeof(answer) - 1) != 0)
+					break;
+				used -= (size_t)(newline + 1 - buffer);
+				memmove(buffer, newline + 1, used);
+			}
+			if (used == CHUNK - 1)
+				used = 0; /* a line longer than the buffer: not an agent command */
+		}
+		close(fd);
 	} else if (strcmp(kind, "hello") == 0) {
 		static const char hello[] = "hello from the guest\n";
 		if (write_all(fd, (const uint8_t *)hello, sizeof(hello) - 1) != 0) {
@@ -341,6 +364,7 @@ int main(int argc, char **argv)
 		return relay(vsock_connect((unsigned)number(argv[2]), (unsigned)number(argv[3])));
 	if (argc >= 4 && strcmp(argv[1], "listen") == 0 &&
 	    (strcmp(argv[3], "echo") == 0 || strcmp(argv[3], "sink") == 0 || strcmp(argv[3], "hello") == 0 ||
+	     strcmp(argv[3], "qga") == 0 ||
 	     (strcmp(argv[3], "source") == 0 && argc == 5)))
 		return listen_forever((unsigned)number(argv[2]), argv[3], argc == 5 ? number(argv[4]) : 0);
 	if (argc == 5 && strcmp(argv[1], "send") == 0) {
@@ -374,6 +398,6 @@ int main(int argc, char **argv)
 		printf("%s\n", hex);
 		return 0;
 	}
-	fprintf(stderr, "usage: vsock-tool connect CID PORT | listen PORT echo|sink|hello|source N | send CID PORT N | http-get CID PORT PATH | random N | sha256\n");
+	fprintf(stderr, "usage: vsock-tool connect CID PORT | listen PORT echo|sink|hello|qga|source N | send CID PORT N | http-get CID PORT PATH | random N | sha256\n");
 	return 2;
 }

@@ -20,6 +20,7 @@ TEST_SCRIPTS += \
 	test/qemu/e2e_net.sh \
 	test/qemu/e2e_vsock.sh \
 	test/qemu/e2e_podman.sh \
+	test/qemu/e2e_timesync.sh \
 	test/qemu/e2e_nbd_tls.sh \
 	test/qemu/e2e_refusals.sh \
 	test/qemu/e2e_clients.sh \
