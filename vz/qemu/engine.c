@@ -290,6 +290,19 @@ static int still_starting(void *context)
 	return !start_aborted(vm) && !child_exited(vm->qemu_pid);
 }
 
+/* qmp_execute waits for an answer only while QEMU lives and no stop (of a
+ * start or a running VM) was requested: a SIGSTOPped QEMU never answers. */
+static int qmp_keep_waiting(void *context)
+{
+	struct engine_vm *vm = context;
+	bool stop;
+
+	pthread_mutex_lock(&vm->lock);
+	stop = vm->abort_start || vm->hard_stop_requested;
+	pthread_mutex_unlock(&vm->lock);
+	return !stop && !child_exited(vm->qemu_pid);
+}
+
 static int start_abandoned(struct vzk_error *err)
 {
 	return vzk_runtime_error(err, "start abandoned: a stop was requested");
@@ -641,10 +654,12 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 			return vzk_runtime_error(err, "QEMU failed to start: %s", tail);
 		return -1;
 	}
+	vm->qmp.keep_waiting = qmp_keep_waiting;
+	vm->qmp.keep_waiting_context = vm;
 	if (vm->config->serial_port_count > 0)
 		read_pty_names(vm, err);
 	if (qmp_execute(&vm->qmp, "cont", NULL, NULL, on_event, vm, err) != 0)
-		return -1;
+		return start_aborted(vm) ? start_abandoned(err) : -1;
 	set_state(vm, VM_STATE_RUNNING);
 	return 0;
 }

@@ -92,9 +92,14 @@ int qmp_execute(struct qmp *qmp, const char *command, json_t *arguments, json_t 
 		*result = NULL;
 	if (qmp_send(qmp, command, arguments, err) != 0)
 		return -1;
+	long deadline = now_ms() + 30000;
 	for (;;) {
 		json_t *message;
-		int status = qmp_read(qmp, 30000, &message, err);
+		int status = qmp_read(qmp, 100, &message, err);
+		if (status == 0 && qmp->keep_waiting != NULL && !qmp->keep_waiting(qmp->keep_waiting_context))
+			return vzk_runtime_error(err, "QMP: %s: gave up waiting for QEMU's answer", command);
+		if (status == 0 && now_ms() < deadline)
+			continue;
 		if (status <= 0)
 			return status == 0 ? vzk_runtime_error(err, "QMP: no answer to %s", command) : -1;
 		if (json_object_get(message, "event") != NULL) {

@@ -11,6 +11,11 @@ struct qmp {
 	int fd;
 	char buffer[1 << 16];
 	size_t used;
+	/* Asked every 100 ms while qmp_execute waits for an answer; 0 gives up
+	 * at once (QEMU died or hangs and a stop was requested: a SIGSTOPped
+	 * QEMU never answers). NULL: wait the whole 30 s. Set after connect. */
+	int (*keep_waiting)(void *context);
+	void *keep_waiting_context;
 };
 
 /* Connects to the monitor at `path` and waits for QEMU's greeting while
