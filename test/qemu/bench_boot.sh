@@ -3,7 +3,8 @@
 # guest in report mode (one virtio-blk disk, NAT networking, rng, console to a
 # log file) under TCG, RUNS times each, interleaved (so drifts in the shared
 # machine's load hit every kind alike):
-#   vzkit            $VZKIT as a user runs it (automatic accelerator: the KVM probe runs)
+#   vzkit            $VZKIT as a user runs it (automatic accelerator: the KVM probe's
+#                    verdict cached for the boot, so it probes at most once)
 #   vzkit-tcg        $VZKIT --accel tcg (no probe: the launcher's own overhead)
 #   handwritten      a lean hand-written QEMU line with the same devices
 #                    (q35, -nodefaults, explicit raw blockdev, virtio everywhere, -no-reboot)
@@ -148,7 +149,7 @@ for kind in $kinds; do
 	read -r m lo hi < <(stats "$dir/$kind.times")
 	median[$kind]=$m
 	case $kind in
-	vzkit) label="vzkit (automatic accelerator, KVM probe)" ;;
+	vzkit) label="vzkit (automatic accelerator, cached)" ;;
 	vzkit-tcg) label="vzkit --accel tcg" ;;
 	handwritten) label="hand-written lean QEMU (q35, -nodefaults)" ;;
 	defaults) label="QEMU q35 defaults (-nographic, ttyS0)" ;;
@@ -161,7 +162,7 @@ printf '\nratios of medians:\n'
 printf '  vzkit / hand-written           %s\n' "$(ratio "${median[vzkit]}" "${median[handwritten]}")"
 printf '  vzkit / q35 defaults           %s\n' "$(ratio "${median[vzkit]}" "${median[defaults]}")"
 printf '  vzkit --accel tcg / hand-written %s\n' "$(ratio "${median[vzkit-tcg]}" "${median[handwritten]}")"
-printf '  vzkit / vzkit --accel tcg      %s   (the KVM probe)\n' "$(ratio "${median[vzkit]}" "${median[vzkit-tcg]}")"
+printf '  vzkit / vzkit --accel tcg      %s   (the accelerator choice, cached per boot)\n' "$(ratio "${median[vzkit]}" "${median[vzkit-tcg]}")"
 [ "$MICROVM" = 1 ] &&
 	printf '  microvm / hand-written q35     %s\n' "$(ratio "${median[microvm]}" "${median[handwritten]}")"
 printf '\nmemory while the VM runs (MiB; median over runs, max in brackets):\n'
