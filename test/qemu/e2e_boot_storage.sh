@@ -64,7 +64,8 @@ if wait_for_line first.log '^VZKIT ready' 60; then
 	status=$?
 	check "image locking: the second VM fails (exit 1)" [ "$status" -eq 1 ]
 	check "image locking: QEMU's lock message is shown" grep -qi 'lock' second.err
-	check "image locking: one error line" [ "$(grep -c '^vzkit: QEMU' second.err)" -eq 1 ]
+	check "image locking: one error line, naming the --device QEMU refused" \
+		[ "$(grep -c "^vzkit: --device virtio-blk ($scratch/shared.img): QEMU refused it: .*lock" second.err)" -eq 1 ]
 	kill -TERM $first
 	wait_exit $first 30 >/dev/null
 else
