@@ -9,10 +9,12 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/services/unix_socket.h"
 #include "cmd/services/vsock_services.h"
 #include "test/testlib.h"
 #include "vz/vz.h"
@@ -215,6 +217,22 @@ static void test_socket_rules(void)
 		fclose(file);
 	unlink(path);
 
+	TEST_CASE("a socket path longer than sun_path is refused, naming the limit");
+	{
+		char long_path[160];
+		memset(long_path, 'x', sizeof(long_path) - 1);
+		long_path[0] = '/';
+		long_path[sizeof(long_path) - 1] = '\0';
+		vzk_error_clear(&err);
+		CHECK_NAMED(testlib_case,
+			    unix_socket_listen(long_path, "--device virtio-vsock", false, NULL, &err) < 0 &&
+				    strstr(err.message, "1 to 107 bytes") != NULL,
+			    "error '%s'", err.message);
+		errno = 0;
+		CHECK_NAMED("connecting to a path longer than sun_path fails with ENAMETOOLONG",
+			    unix_socket_connect(long_path) < 0 && errno == ENAMETOOLONG, "errno %d", errno);
+	}
+
 	TEST_CASE("an engine without vsock is a clear error");
 	struct vz_engine_ops no_vsock = {.name = "novsock"};
 	CHECK(vsock_services_start(&no_vsock, NULL, &config, &services, &err) != 0 &&
@@ -320,6 +338,22 @@ static void test_ignition_sizes(void)
 		    served != NULL && (size_t)(response + response_size - served) == size && memcmp(served, body, size) == 0,
 		    "body of %zd bytes differs", served != NULL ? (ssize_t)(response + response_size - served) : -1);
 	free(response);
+
+	TEST_CASE("ignition: anything but GET is answered 405 with no config");
+	{
+		const char *post = "POST / HTTP/1.1\r\nHost: ignition\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+		char answer[4096];
+		size_t got = 0;
+		ssize_t n;
+		int guest = guest_connects(VZ_IGNITION_VSOCK_PORT);
+		CHECK(guest >= 0 && write(guest, post, strlen(post)) == (ssize_t)strlen(post));
+		while (got < sizeof(answer) - 1 && (n = read_some(guest, answer + got, sizeof(answer) - 1 - got, 3000)) > 0)
+			got += (size_t)n;
+		answer[got] = '\0';
+		CHECK_NAMED("ignition: POST is answered 405", strncmp(answer, "HTTP/1.1 405", 12) == 0, "%.60s", answer);
+		CHECK_NAMED("ignition: the 405 carries no config", strstr(answer, "{\"pad\"") == NULL, "config served");
+		close(guest);
+	}
 	vsock_services_stop(services);
 	services = NULL;
 	listener_count = 0;
@@ -356,6 +390,24 @@ static void test_ignition_sizes(void)
 	listener_count = 0;
 	vz_vm_configuration_free(&config);
 	free(body);
+}
+
+/* This program's own clock_gettime(), in front of libc's: CLOCK_BOOTTIME
+ * runs ahead by boottime_skew_ns, which is what a host suspend looks like
+ * from here (CLOCK_MONOTONIC stops while suspended, CLOCK_BOOTTIME does not). */
+static _Atomic long long boottime_skew_ns;
+
+int clock_gettime(clockid_t clock, struct timespec *now)
+{
+	int status = (int)syscall(SYS_clock_gettime, clock, now);
+	long long skew = boottime_skew_ns;
+
+	if (status == 0 && clock == CLOCK_BOOTTIME && skew != 0) {
+		long long ns = (long long)now->tv_sec * 1000000000LL + now->tv_nsec + skew;
+		now->tv_sec = ns / 1000000000LL;
+		now->tv_nsec = ns % 1000000000LL;
+	}
+	return status;
 }
 
 struct fake_agent {
@@ -469,6 +521,58 @@ static void test_timesync(void)
 	close(pair[1]);
 }
 
+/* The guest agent's end of the connection timesync makes: waits for it. */
+static void *agent_on_connect_main(void *context)
+{
+	struct fake_agent *agent = context;
+
+	for (int i = 0; i < 500 && guest_side_of_connect < 0; i++)
+		usleep(10000);
+	agent->fd = guest_side_of_connect;
+	if (agent->fd < 0)
+		return NULL;
+	return fake_agent_main(agent);
+}
+
+static void test_timesync_after_suspend(void)
+{
+	struct timesync *timesync = NULL;
+	struct vzk_error err = {0};
+	struct fake_agent agent = {.fd = -1};
+	struct timespec before, after;
+	pthread_t thread;
+
+	TEST_CASE("timesync: nothing runs without --timesync");
+	CHECK(timesync_start(&fake_engine, NULL, 0, &timesync, &err) == 0 && timesync == NULL);
+
+	TEST_CASE("timesync: after a host suspend the guest clock is set over the agent's vsock port");
+	guest_side_of_connect = -1;
+	last_connect_port = 0;
+	CHECK(timesync_start(&fake_engine, NULL, 4321, &timesync, &err) == 0 && timesync != NULL);
+	usleep(300000);
+	CHECK_NAMED("timesync: no connection while the host does not sleep", guest_side_of_connect < 0, "connected");
+	pthread_create(&thread, NULL, agent_on_connect_main, &agent);
+	boottime_skew_ns = 30000000000LL; /* the host slept 30 s */
+	pthread_join(thread, NULL);
+	CHECK_NAMED("timesync: the agent's port is dialled", last_connect_port == 4321, "port %u", last_connect_port);
+	json_t *sent = json_loads(agent.received, 0, NULL);
+	CHECK_NAMED("timesync: guest-set-time is sent after the suspend",
+		    sent != NULL && json_is_string(json_object_get(sent, "execute")) &&
+			    strcmp(json_string_value(json_object_get(sent, "execute")), "guest-set-time") == 0,
+		    "received '%s'", agent.received);
+	json_decref(sent);
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	timesync_stop(timesync);
+	clock_gettime(CLOCK_MONOTONIC, &after);
+	long long stop_ms = (after.tv_sec - before.tv_sec) * 1000LL + (after.tv_nsec - before.tv_nsec) / 1000000;
+	CHECK_NAMED("timesync: stop returns at once (it does not wait out the 1 s tick)", stop_ms < 500, "%lld ms",
+		    stop_ms);
+	if (agent.fd >= 0)
+		close(agent.fd);
+	guest_side_of_connect = -1;
+	boottime_skew_ns = 0;
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL)
@@ -478,6 +582,7 @@ int main(void)
 	test_ignition();
 	test_ignition_sizes();
 	test_timesync();
+	test_timesync_after_suspend();
 	rmdir(dir);
 	TEST_EXIT();
 }
