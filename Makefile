@@ -7,6 +7,7 @@
 #   make bench      benchmarks (not tests)
 #   make fuzz       run each fuzz target for a bounded time (clang, libFuzzer)
 #   make cross-macos compile (and link) the macOS build here, for arm64 and x86_64
+#   make coverage   make check's tests on a coverage build: per-folder summary, HTML under build/coverage/html
 #   make install PREFIX=/usr/local DESTDIR=
 
 CC ?= cc
@@ -55,7 +56,7 @@ include test/module.mk
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJS = $(MAIN_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all check check-build check-long demo bench fuzz fuzz-build install clean deps sign cross-macos print-srcs
+.PHONY: all check check-build check-long coverage demo bench fuzz fuzz-build install clean deps sign cross-macos print-srcs
 all: vzkit
 
 vzkit: $(BUILD)/vzkit
@@ -121,6 +122,17 @@ check-long: deps
 	$(MAKE) --no-print-directory $(CHECK_FLAGS) check-build
 	VZKIT=$(CURDIR)/$(CHECK_BUILD)/vzkit BUILD_DIR=$(CURDIR)/$(CHECK_BUILD) VZKIT_LONG=1 \
 		sh test/run-tests.sh $(addprefix $(CHECK_BUILD)/,$(TEST_PROGRAMS)) $(TEST_SCRIPTS) $(LONG_TEST_SCRIPTS)
+
+# Coverage: make check's tests on a gcc --coverage build (no sanitizers), then
+# lines and branches per folder and an HTML report (test/coverage.sh).
+COVERAGE_BUILD := build/coverage
+coverage: deps
+	$(MAKE) --no-print-directory BUILD=$(COVERAGE_BUILD) EXTRA_CFLAGS="-O0 --coverage" EXTRA_LDFLAGS="--coverage" \
+		APPLE_TEST_LIBS="-lobjc -lBlocksRuntime -lutil -lpthread -lgcov" check-build
+	find $(COVERAGE_BUILD) -name '*.gcda' -delete
+	-VZKIT=$(CURDIR)/$(COVERAGE_BUILD)/vzkit BUILD_DIR=$(CURDIR)/$(COVERAGE_BUILD) \
+		sh test/run-tests.sh $(addprefix $(COVERAGE_BUILD)/,$(TEST_PROGRAMS)) $(TEST_SCRIPTS)
+	bash test/coverage.sh $(COVERAGE_BUILD)
 
 bench: deps vzkit $(addprefix $(BUILD)/,$(BENCH_PROGRAMS))
 	@for b in $(addprefix $(BUILD)/,$(BENCH_PROGRAMS)) $(BENCH_SCRIPTS); do \
