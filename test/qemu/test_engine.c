@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -340,6 +341,40 @@ static void check_leftovers(struct leftovers *l)
 	rmdir(l->live);
 }
 
+/* fd=N must be a datagram socket (vfkit's file-handle attachment): a stream
+ * socket is refused at start, naming the fd, before QEMU runs. */
+static void check_stream_fd_refused(const char *kernel, const char *initrd, const char *scratch)
+{
+	struct vz_vm_configuration config = {.cpu_count = 1, .memory_size = 512ull << 20};
+	struct engine_options options = {.accel = ENGINE_ACCEL_TCG, .log_level = LOG_LEVEL_ERROR, .runtime_dir = scratch};
+	struct engine_vm *vm = NULL;
+	struct vzk_error err = {0};
+	char runtime_glob[128], expected[64];
+	int pair[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0)
+		return;
+	config.boot_loader.kind = VZ_BOOT_LOADER_LINUX;
+	config.boot_loader.kernel_path = strdup(kernel);
+	config.boot_loader.initrd_path = strdup(initrd);
+	struct vz_network_device *net = vz_add_network_device(&config);
+	net->attachment = VZ_NETWORK_ATTACHMENT_FILE_HANDLE;
+	net->fd = pair[0];
+	snprintf(expected, sizeof(expected), "fd=%d is not a datagram socket", pair[0]);
+	int status = qemu_engine.create(&config, &options, &vm, &err);
+	if (status == 0)
+		status = qemu_engine.start(vm, &err);
+	CHECK_NAMED("start(): virtio-net fd=N of a stream socket is refused as bad input, naming the fd",
+		    status != 0 && err.kind == VZK_ERR_USAGE && strstr(err.message, expected) != NULL, "status %d: %s",
+		    status, err.message);
+	qemu_engine.destroy(vm);
+	snprintf(runtime_glob, sizeof(runtime_glob), "%s/vzkit-%ld-*", scratch, (long)getpid());
+	CHECK_NAMED("start(): nothing is left of the refused VM", !glob_matches(runtime_glob), "%s exists", runtime_glob);
+	vz_vm_configuration_free(&config);
+	close(pair[0]);
+	close(pair[1]);
+}
+
 int main(void)
 {
 	struct leftovers leftovers;
@@ -358,6 +393,7 @@ int main(void)
 		perror("mkdtemp");
 		return 2;
 	}
+	check_stream_fd_refused(kernel, initrd, scratch);
 	make_leftovers(scratch, &leftovers);
 	run_scenario(false, kernel, initrd, scratch);
 	check_leftovers(&leftovers);
