@@ -685,6 +685,38 @@ static void test_gpu(void)
 	CHECK(emit_device("virtio-gpu,height=16384,width=1", VZ_PLATFORM_GENERIC, &vz));
 	CHECK(vz.graphics_devices[0].width == 1 && vz.graphics_devices[0].height == 16384);
 	vz_vm_configuration_free(&vz);
+	/* vfkit's JSON (--config, /vm/inspect) keeps the key table's bounds. */
+	static const struct {
+		const char *json, *message;
+	} bad_json[] = {
+		{"{\"kind\":\"virtiogpu\",\"width\":16385,\"height\":600}", "field 'width' must be an integer from 1 to 16384"},
+		{"{\"kind\":\"virtiogpu\",\"width\":800,\"height\":0}", "field 'height' must be an integer from 1 to 16384"},
+		{"{\"kind\":\"virtiogpu\",\"width\":-1,\"height\":600}", "field 'width' must be an integer from 1 to 16384"},
+		{"{\"kind\":\"virtiogpu\",\"width\":8.5,\"height\":600}", "field 'width' must be an integer from 1 to 16384"},
+		{"{\"kind\":\"virtiogpu\",\"width\":\"800\",\"height\":600}", "field 'width' must be an integer from 1 to 16384"},
+	};
+	for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++) {
+		struct component device = {0};
+		struct vzk_error err = {0};
+		json_t *object = json_loads(bad_json[i].json, 0, NULL);
+		char name[160];
+		snprintf(name, sizeof(name), "virtio-gpu JSON out of bounds refused: %s", bad_json[i].json);
+		CHECK_NAMED(name,
+			    component_from_json(device_registry, "devices[0]", object, &device, &err) != 0 &&
+				    err.kind == VZK_ERR_USAGE && strstr(err.message, bad_json[i].message) != NULL,
+			    "error '%s'", err.message);
+		json_decref(object);
+	}
+	{
+		struct component device = {0};
+		struct vzk_error err = {0};
+		json_t *object = json_loads("{\"kind\":\"virtiogpu\",\"width\":16384,\"height\":1}", 0, NULL);
+		CHECK_NAMED("virtio-gpu JSON at both bounds accepted",
+			    component_from_json(device_registry, "devices[0]", object, &device, &err) == 0, "error '%s'",
+			    err.message);
+		component_free(&device);
+		json_decref(object);
+	}
 	TEST_CASE("virtio-gpu: a Mac display at 80 ppi on macOS");
 	CHECK(emit_device("virtio-gpu,width=1440,height=900", VZ_PLATFORM_MAC, &vz));
 	CHECK(vz.graphics_devices[0].kind == VZ_GRAPHICS_MAC);

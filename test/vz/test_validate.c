@@ -115,6 +115,11 @@ static void test_top_level_rules(void)
 			    vm_description_to_vz(&vm, &vz, &err) == -1 &&
 				    strstr(err.message, "--memory: 536870913 bytes is not a whole number of MiB") != NULL,
 			    "%s", err.message);
+		vm.memory_bytes = (512ull << 20) + (512ull << 10); /* whole KiB, not whole MiB */
+		CHECK_NAMED("validate: memory in whole KiB but not whole MiB",
+			    vm_description_to_vz(&vm, &vz, &err) == -1 &&
+				    strstr(err.message, "--memory: 537395200 bytes is not a whole number of MiB") != NULL,
+			    "%s", err.message);
 		vm.memory_bytes = 512ull << 20;
 		vm.vcpus = 1ull << 33;
 		CHECK_NAMED("validate: more vCPUs than 32 bits hold",
@@ -150,6 +155,9 @@ static void test_vsock_rules(void)
 	expect_valid("validate: same vsock port listen and connect",
 		     ARGS(LINUX, "--device", "virtio-vsock,port=6,socketURL=/a,listen", "--device",
 			  "virtio-vsock,port=6,socketURL=/b,connect"));
+	expect_invalid("validate: vsock port and socket both twice: the port is named",
+		       "--device virtio-vsock: port 7 is given twice",
+		       ARGS(LINUX, "--device", "virtio-vsock,port=7,socketURL=/a", "--device", "virtio-vsock,port=7,socketURL=/a"));
 	expect_invalid("validate: vsock socket twice", "--device virtio-vsock: socketURL /a is given twice",
 		       ARGS(LINUX, "--device", "virtio-vsock,port=1,socketURL=/a", "--device", "virtio-vsock,port=2,socketURL=/a,connect"));
 	expect_invalid("validate: vsock port of --timesync", "--device virtio-vsock: port 1025 is already used by --timesync",
