@@ -158,6 +158,15 @@ static void test_config(void)
 								  "\"usesGUI\":true}]}")));
 	CHECK(p.status == 0 && p.vm.gui);
 	parsed_free(&p);
+	TEST_CASE("--config: field names match whatever their case, as Go's encoding/json does (vfkit)");
+	parse_list(&p, ARGS("--config", config_file("case.json", "{\"VCPUS\":3,\"MemoryBytes\":1073741824,"
+								 "\"Timesync\":{\"VSOCKPORT\":4321}}")));
+	CHECK_NAMED(testlib_case, p.status == 0 && p.vm.vcpus == 3 && p.vm.memory_bytes == 1073741824 &&
+				     p.vm.timesync_vsock_port == 4321,
+		    "status %d vcpus %llu timesync port %u", p.status, (unsigned long long)p.vm.vcpus,
+		    (unsigned)p.vm.timesync_vsock_port);
+	parsed_free(&p);
+
 	TEST_CASE("--config: null timesync and ignition are absent");
 	parse_list(&p, ARGS("--config", config_file("null.json", "{\"timesync\":null,\"ignition\":null}")));
 	CHECK(p.status == 0 && p.vm.timesync_vsock_port == 0 && p.vm.ignition_path == NULL);
