@@ -1,6 +1,7 @@
 TEST_PROGRAMS += \
 	test/cmd/test_args \
 	test/cmd/test_args_seeds \
+	test/cmd/test_log \
 	test/cmd/test_lifecycle \
 	test/cmd/test_cloudinit
 TEST_SCRIPTS += \
