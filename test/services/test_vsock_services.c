@@ -233,6 +233,24 @@ static void test_socket_rules(void)
 			    unix_socket_connect(long_path) < 0 && errno == ENAMETOOLONG, "errno %d", errno);
 	}
 
+	TEST_CASE("a live datagram socket at the path is refused and left alone (not taken for a stale one)");
+	{
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		struct stat before, after;
+		int dgram = socket(AF_UNIX, SOCK_DGRAM, 0);
+		snprintf(a.sun_path, sizeof(a.sun_path), "%s/dgram.sock", dir);
+		CHECK(dgram >= 0 && bind(dgram, (struct sockaddr *)&a, sizeof(a)) == 0 && lstat(a.sun_path, &before) == 0);
+		vzk_error_clear(&err);
+		CHECK_NAMED(testlib_case,
+			    unix_socket_listen(a.sun_path, "--device virtio-vsock", false, NULL, &err) < 0 &&
+				    strstr(err.message, a.sun_path) != NULL,
+			    "error '%s'", err.message);
+		CHECK_NAMED("the other program's datagram socket file is still its own",
+			    lstat(a.sun_path, &after) == 0 && after.st_ino == before.st_ino, "replaced or removed");
+		close(dgram);
+		unlink(a.sun_path);
+	}
+
 	TEST_CASE("an engine without vsock is a clear error");
 	struct vz_engine_ops no_vsock = {.name = "novsock"};
 	CHECK(vsock_services_start(&no_vsock, NULL, &config, &services, &err) != 0 &&
