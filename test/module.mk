@@ -10,3 +10,6 @@ include test/rest/tests.mk
 include test/services/tests.mk
 include test/cross-macos/tests.mk
 include test/layout/tests.mk
+# The standing mutation check (test/mutations.txt): in make check-long only.
+LONG_TEST_SCRIPTS += \
+	test/mutate.sh
