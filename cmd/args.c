@@ -92,10 +92,11 @@ static int add_warning(struct run_options *options, struct vzk_error *err, const
 	for (int i = 0; i < len; i++) /* one line, whatever the echoed word holds */
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
-	grown = realloc(options->warnings, old_len + sizeof("vzkit: warning: \n") + (size_t)len);
+	size_t added = sizeof("vzkit: warning: \n") + (size_t)len;
+	grown = realloc(options->warnings, old_len + added);
 	if (grown == NULL)
 		return vzk_runtime_error(err, "out of memory");
-	sprintf(grown + old_len, "vzkit: warning: %s\n", line);
+	snprintf(grown + old_len, added, "vzkit: warning: %s\n", line);
 	options->warnings = grown;
 	return 0;
 }

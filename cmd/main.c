@@ -53,8 +53,7 @@ static void print_vfkit_version(void)
 	for (const char *p = pinned; usable && *p != '\0'; p++)
 		usable = *p > ' ' && *p < 127 && *p != ':';
 	if (pinned != NULL && !usable)
-		fprintf(stderr, "vzkit: warning: ignoring %s='%s': want a version like 0.6.1\n", VFKIT_VERSION_ENV,
-			pinned);
+		log_warning("ignoring %s='%s': want a version like 0.6.1", VFKIT_VERSION_ENV, pinned);
 	if (usable && pinned[0] == 'v')
 		pinned++;
 	printf("vfkit version: v%s\n", usable ? pinned : VFKIT_CONTRACT_VERSION);
