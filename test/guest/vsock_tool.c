@@ -14,6 +14,10 @@
  *   vsock-tool send CID PORT N          connect, send N pseudo-random bytes, close, print
  *                                       "VZKIT vsock-sent port=P bytes=N sha256=HEX"
  *   vsock-tool http-get CID PORT PATH   HTTP/1.0 GET over vsock; the body on stdout, exit 1 unless 200
+ *   vsock-tool push ADDR N              for benchmarks: connect, send N bytes (a repeated buffer: no
+ *                                       cost per byte), half-close, wait for the peer's EOF
+ *   vsock-tool pull ADDR                for benchmarks: connect, read to EOF
+ *                                       (ADDR: vsock:CID:PORT or tcp:A.B.C.D:PORT)
  *   vsock-tool random N                 the same N bytes on stdout
  *   vsock-tool sha256                   sha256 of stdin, in hex
  *
@@ -31,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -334,6 +340,57 @@ static int listen_forever(unsigned port, const char *kind, uint64_t bytes)
 	}
 }
 
+/* vsock:CID:PORT or tcp:A.B.C.D:PORT, connected. */
+static int connect_address(const char *spec)
+{
+	char host[64];
+	unsigned cid, port;
+
+	if (sscanf(spec, "vsock:%u:%u", &cid, &port) == 2)
+		return vsock_connect(cid, port);
+	if (sscanf(spec, "tcp:%63[0-9.]:%u", host, &port) == 2) {
+		struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || inet_pton(AF_INET, host, &address.sin_addr) != 1 ||
+		    connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
+			fprintf(stderr, "vsock-tool: connect %s: %s\n", spec, strerror(errno));
+			exit(1);
+		}
+		return fd;
+	}
+	fprintf(stderr, "vsock-tool: not an address: %s\n", spec);
+	exit(2);
+}
+
+static int push(int fd, uint64_t bytes)
+{
+	static uint8_t buffer[CHUNK];
+	uint64_t state = 0x9e3779b97f4a7c15ull;
+
+	fill_random(&state, buffer, sizeof(buffer));
+	for (uint64_t sent = 0; sent < bytes;) {
+		size_t piece = bytes - sent < CHUNK ? (size_t)(bytes - sent) : CHUNK;
+		if (write_all(fd, buffer, piece) != 0)
+			return 1;
+		sent += piece;
+	}
+	shutdown(fd, SHUT_WR);
+	while (read(fd, buffer, sizeof(buffer)) > 0)
+		;
+	close(fd);
+	return 0;
+}
+
+static int pull(int fd)
+{
+	static uint8_t buffer[CHUNK];
+
+	while (read(fd, buffer, sizeof(buffer)) > 0)
+		;
+	close(fd);
+	return 0;
+}
+
 /* Reads the whole answer, then writes what follows the blank line after the headers. */
 static int http_get(int fd, const char *path)
 {
@@ -374,6 +431,10 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && strcmp(argv[1], "http-get") == 0)
 		return http_get(vsock_connect((unsigned)number(argv[2]), (unsigned)number(argv[3])), argv[4]);
+	if (argc == 4 && strcmp(argv[1], "push") == 0)
+		return push(connect_address(argv[2]), number(argv[3]));
+	if (argc == 3 && strcmp(argv[1], "pull") == 0)
+		return pull(connect_address(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "random") == 0) {
 		static uint8_t buffer[CHUNK];
 		uint64_t state = 0x9e3779b97f4a7c15ull, left = number(argv[2]);
@@ -398,6 +459,6 @@ int main(int argc, char **argv)
 		printf("%s\n", hex);
 		return 0;
 	}
-	fprintf(stderr, "usage: vsock-tool connect CID PORT | listen PORT echo|sink|hello|qga|source N | send CID PORT N | http-get CID PORT PATH | random N | sha256\n");
+	fprintf(stderr, "usage: vsock-tool connect CID PORT | listen PORT echo|sink|hello|qga|source N | send CID PORT N | http-get CID PORT PATH | push ADDR N | pull ADDR | random N | sha256\n");
 	return 2;
 }

@@ -134,7 +134,7 @@ static void drain_rx(void)
 		}
 	}
 	if (taken > 0)
-		g_post_rx(&g, taken);
+		g_post_rx_quietly(&g, taken); /* the next step's service takes them */
 }
 
 /* Copies into guest memory region by region (regions A and C are contiguous). */
@@ -206,7 +206,7 @@ static void send_packet(struct input *in)
 		}
 	}
 	g_make_available(&g, G_TX, head, 1);
-	g_kick(&g, G_TX);
+	g_notify(&g, G_TX);
 }
 
 /* Raw descriptors, near the edges of guest memory or anywhere. */
@@ -231,7 +231,7 @@ static void send_raw_chain(struct input *in)
 	/* usually one more chain; sometimes a jump past the ring */
 	uint8_t advance = take8(in);
 	g_make_available(&g, ring, head, advance < 250 ? 1 : advance);
-	g_kick(&g, ring);
+	g_notify(&g, ring);
 }
 
 static void post_odd_rx(struct input *in)
@@ -244,7 +244,7 @@ static void post_odd_rx(struct input *in)
 	dirty = true;
 	g_write_desc(&g, G_RX, head, G_RX_AREA + 0xC0000 + (kind % 8) * 0x2000, take16(in) % 8000, (kind >> 3) & 3, 0);
 	g_make_available(&g, G_RX, head, 1);
-	g_kick(&g, G_RX);
+	g_notify(&g, G_RX);
 }
 
 static void host_action(struct input *in, uint8_t what)
@@ -319,10 +319,12 @@ static void clean_up(void)
 			memcpy(g_mem(&g, G_TX_AREA), raw, G_HEADER);
 			g_write_desc(&g, G_TX, 0, G_TX_AREA, G_HEADER, 0, 0);
 			g_make_available(&g, G_TX, 0, 1);
-			g_kick(&g, G_TX);
+			g_notify(&g, G_TX);
+			g_service(&g);
 		}
 		g_service(&g);
 		drain_rx();
+		g_service(&g);
 		vsock_backend_stats(g.backend, &stats);
 		dirty = stats.connections != 0;
 	}
@@ -380,7 +382,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 8: /* more rx buffers, never more than the 64 slots hold */
 			if ((uint16_t)(g.rx_posted - g.ring[G_RX].used_seen) < 60)
-				g_post_rx(&g, 1 + take8(&in) % 4);
+				g_post_rx_quietly(&g, 1 + take8(&in) % 4);
 			break;
 		case 9:
 			stray_message(&in);

@@ -30,7 +30,8 @@ TEST_SCRIPTS += \
 BENCH_SCRIPTS += \
 	test/qemu/bench_start.sh \
 	test/qemu/bench_boot.sh \
-	test/qemu/bench_machine.sh
+	test/qemu/bench_machine.sh \
+	test/qemu/bench_vsock.sh
 # faults.sh runs 12 trials in make check and 60 in make check-long (VZKIT_LONG=1);
 # e2e_durability.sh each disk mode and each stop once, every pair in check-long.
 LONG_TEST_SCRIPTS += \

@@ -7,6 +7,12 @@ test/guest/vsock_tool.c, driven by the test guest's vzkit.vsock= actions.
   http SOCK FILE               serve FILE to every HTTP GET on SOCK (a client-served Ignition)
   checks --pid P --console LOG --echo S --sink S --source S --hello S --none S --bytes N
                                the connect-mode checks, as PASS/FAIL lines
+  bench --out S --in S --tcp PORT --bytes N --rounds R --echo S --connections C
+                               the other side of the guest's bench action: guest -> host and
+                               host -> guest over vsock (unix sockets S, vzkit's listen-mode
+                               proxies) and over NAT (TCP on 127.0.0.1:PORT and PORT+1),
+                               medians and ratios; then C host connections set up through the
+                               connect-mode socket --echo
 """
 import argparse
 import hashlib
@@ -230,6 +236,101 @@ class Checks:
         return 0 if self.failures == 0 else 1
 
 
+def bench(args):
+    """Times each transfer from the host's accept to its end: guest -> host ends
+    at EOF after every byte, host -> guest when the guest closes after reading
+    every byte."""
+    times = {"vsock-out": [], "vsock-in": [], "tcp-out": [], "tcp-in": []}
+    lock = threading.Lock()
+
+    def serve(listener, kind):
+        while True:
+            conn, _ = listener.accept()
+            start = time.monotonic()
+            count = 0
+            if kind.endswith("out"):
+                while True:
+                    piece = conn.recv(1 << 20)
+                    if not piece:
+                        break
+                    count += len(piece)
+            else:
+                block = bytes(1 << 20)
+                left = args.bytes
+                while left > 0:
+                    conn.sendall(block[:min(left, len(block))])
+                    left -= min(left, len(block))
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):
+                    pass
+                count = args.bytes
+            conn.close()
+            with lock:
+                times[kind].append((time.monotonic() - start, count))
+
+    listeners = []
+    for path, kind in ((args.out, "vsock-out"), (args.into, "vsock-in")):
+        l = socket.socket(socket.AF_UNIX)
+        l.bind(path)
+        listeners.append((l, kind))
+    for port, kind in ((args.tcp, "tcp-out"), (args.tcp + 1, "tcp-in")):
+        l = socket.socket(socket.AF_INET)
+        l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        l.bind(("127.0.0.1", port))
+        listeners.append((l, kind))
+    for l, kind in listeners:
+        l.listen(4)
+        threading.Thread(target=serve, args=(l, kind), daemon=True).start()
+    print("# listening", flush=True)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        with lock:
+            if all(len(v) >= args.rounds for v in times.values()):
+                break
+        time.sleep(0.2)
+    status = 0
+
+    def rate(kind):
+        runs = sorted(n / t / 1e6 for t, n in times[kind])
+        return runs[len(runs) // 2] if runs else 0.0, runs
+
+    mib = args.bytes >> 20
+    results = {}
+    for kind in ("vsock-out", "tcp-out", "vsock-in", "tcp-in"):
+        median, runs = rate(kind)
+        results[kind] = median
+        if len(runs) < args.rounds or any(n != args.bytes for _, n in times[kind]):
+            status = 1
+        print("%-10s %d x %d MiB: median %6.1f MB/s  (runs: %s)" % (
+            kind, len(runs), mib, median, " ".join("%.1f" % r for r in runs)), flush=True)
+    for direction, label in (("out", "guest -> host"), ("in", "host -> guest")):
+        tcp = results["tcp-" + direction]
+        ratio = results["vsock-" + direction] / tcp if tcp > 0 else float("inf")
+        print("ratio %s: vsock / virtio-net NAT = %.2fx" % (label, ratio), flush=True)
+    # connection set-up: connect, one byte there and back, close
+    start = time.monotonic()
+    done = 0
+    for i in range(args.connections):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        try:
+            s.connect(args.echo)
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                break
+        except OSError:
+            break
+        finally:
+            s.close()
+        done += 1
+    took = time.monotonic() - start
+    print("connections host -> guest (connect, 1 byte echoed, close): %d in %.1f s = %.0f per second" % (
+        done, took, done / took if took > 0 else 0), flush=True)
+    if done != args.connections:
+        status = 1
+    return status
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,11 +345,22 @@ def main():
         p.add_argument("--" + name, required=True)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--bytes", type=int, required=True)
+    p = sub.add_parser("bench")
+    p.add_argument("--out", required=True)
+    p.add_argument("--in", dest="into", required=True)
+    p.add_argument("--echo", required=True)
+    p.add_argument("--tcp", type=int, required=True)
+    p.add_argument("--bytes", type=int, required=True)
+    p.add_argument("--rounds", type=int, required=True)
+    p.add_argument("--connections", type=int, default=200)
+    p.add_argument("--timeout", type=int, default=600)
     args = parser.parse_args()
     if args.command == "listen":
         listen(args.sock, args.out)
     elif args.command == "http":
         serve_http(args.sock, args.file)
+    elif args.command == "bench":
+        sys.exit(bench(args))
     else:
         sys.exit(Checks(args).run())
 
