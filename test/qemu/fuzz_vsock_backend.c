@@ -278,7 +278,8 @@ static void stray_message(struct input *in)
 	uint32_t request = requests[take8(in) % 8];
 	uint32_t size = take8(in) % sizeof(payload);
 
-	credit_exact = false;
+	/* a ring's size or base may change under our own bookkeeping of it */
+	credit_exact = rx_exact = false;
 	dirty = true;
 	for (uint32_t i = 0; i < size; i++)
 		payload[i] = take8(in);
