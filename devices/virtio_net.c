@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "devices/registry.h"
+#include "flags/hex.h"
 #include "vz/vz.h"
 
 struct virtio_net_config {
@@ -46,17 +47,6 @@ static const struct key_spec virtio_net_keys[] = {
 	 .help = "send the VFKT datagram first on unix sockets (default on)", .json_name = "vfkitMagic"},
 };
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Go's net.ParseMAC forms for 6 bytes: xx:xx:xx:xx:xx:xx, xx-xx-xx-xx-xx-xx
  * and xxxx.xxxx.xxxx. (Its 8- and 20-byte forms are no Ethernet address.) */
 static int parse_mac(const char *text, uint8_t mac[6])
@@ -73,7 +63,7 @@ static int parse_mac(const char *text, uint8_t mac[6])
 	if (!dotted && separator != ':' && separator != '-')
 		return -1;
 	for (size_t digit = 0; digit < 12; digit++) {
-		int value = hex_digit(*p++);
+		int value = hex_digit_value(*p++);
 		if (value < 0)
 			return -1;
 		mac[digit / 2] = (uint8_t)(digit % 2 == 0 ? value << 4 : mac[digit / 2] | value);

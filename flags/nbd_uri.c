@@ -4,16 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "flags/hex.h"
 
 /* Copies text[0..len) into out, decoding %XX; -1 when it does not fit or a
  * %-escape is malformed or decodes to NUL. */
@@ -26,7 +17,7 @@ static int percent_decode(const char *text, size_t len, char *out, size_t size)
 		if (c == '%') {
 			if (i + 2 >= len)
 				return -1; /* a % needs two hex digits after it */
-			int high = hex_digit(text[i + 1]), low = hex_digit(text[i + 2]);
+			int high = hex_digit_value(text[i + 1]), low = hex_digit_value(text[i + 2]);
 			if (high < 0 || low < 0 || (high == 0 && low == 0))
 				return -1;
 			c = (char)(high * 16 + low);

@@ -5,20 +5,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "flags/hex.h"
+
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 bool fetch_sha256_from_hex(const char *hex, size_t len, uint8_t digest[FETCH_SHA256_BYTES])
@@ -26,7 +17,7 @@ bool fetch_sha256_from_hex(const char *hex, size_t len, uint8_t digest[FETCH_SHA
 	if (len != 2 * FETCH_SHA256_BYTES)
 		return false;
 	for (size_t i = 0; i < FETCH_SHA256_BYTES; i++) {
-		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+		int hi = hex_digit_value(hex[2 * i]), lo = hex_digit_value(hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		digest[i] = (uint8_t)(hi << 4 | lo);

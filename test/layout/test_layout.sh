@@ -17,7 +17,7 @@ if [ $# -eq 0 ]; then
 	sed -i '1i #include "bootloader/registry.h"' "$copy/devices/nbd.c"     # ... and back: a cycle
 	sed -i '1i #include "cmd/log/log.h"' "$copy/vz/qemu/host.c"             # an engine includes the front end
 	printf 'static void shout(void) { fputs("x", stderr); }\n' >>"$copy/flags/shell.c"
-	printf '/* see NOTES.md */\n' >>"$copy/vz/vz.c"
+	printf '/* see NOTES%s */\n' .md >>"$copy/vz/vz.c"
 	caught=$(bash "$0" "$copy" 2>&1 | grep -cE '^FAIL (no include cycle|.*no include points up|.*never write to stdout|nothing cites)')
 	if [ "$caught" -ge 4 ]; then
 		echo "PASS layout checks catch a cycle, an upward include, printing and an outside citation in a faulty copy"
