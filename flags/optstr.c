@@ -27,17 +27,6 @@ static void trim_quotes_range(const char **start, size_t *len)
 		(*len)--;
 }
 
-char *optstr_trim_quotes(char *text)
-{
-	const char *start = text;
-	size_t len = strlen(text);
-
-	trim_quotes_range(&start, &len);
-	memmove(text, start, len);
-	text[len] = '\0';
-	return text;
-}
-
 /* A value wholly enclosed in double quotes ("...") is unquoted. */
 static char *unquote_value(const char *start, size_t len)
 {
@@ -76,13 +65,17 @@ static int push_item(struct optstr *out, const char *start, size_t len, const ch
 	return 0;
 }
 
-int optstr_parse(const char *text, const char *flag, struct optstr *out, struct vzk_error *err)
+/* The one splitter of option strings and plain lists: items end at commas
+ * outside double quotes; each non-empty item goes to on_item. -1 with a
+ * usage error for an unbalanced quote, or on_item's error. */
+static int split_outside_quotes(const char *text, const char *flag,
+				int (*on_item)(void *context, const char *start, size_t len, const char *flag,
+					       struct vzk_error *err),
+				void *context, struct vzk_error *err)
 {
 	const char *item_start = text;
 	bool in_quotes = false;
 
-	out->count = 0;
-	out->items = NULL;
 	for (const char *p = text;; p++) {
 		if (*p == '"') {
 			in_quotes = !in_quotes;
@@ -90,17 +83,58 @@ int optstr_parse(const char *text, const char *flag, struct optstr *out, struct 
 		}
 		if (*p != '\0' && (*p != ',' || in_quotes))
 			continue;
-		if (*p == '\0' && in_quotes) {
-			optstr_free(out);
+		if (*p == '\0' && in_quotes)
 			return vzk_usage_error(err, "%s: unbalanced double quote in '%s'", flag, text);
-		}
-		if (p > item_start && push_item(out, item_start, (size_t)(p - item_start), flag, err) != 0) {
-			optstr_free(out);
+		if (p > item_start && on_item(context, item_start, (size_t)(p - item_start), flag, err) != 0)
 			return -1;
-		}
 		if (*p == '\0')
-			break;
+			return 0;
 		item_start = p + 1;
+	}
+}
+
+static int push_option_item(void *context, const char *start, size_t len, const char *flag,
+			    struct vzk_error *err)
+{
+	return push_item(context, start, len, flag, err);
+}
+
+struct plain_list {
+	char ***items;
+	size_t *count;
+};
+
+/* A --cloud-init style element: vfkit's TrimQuotes, empty ones dropped. */
+static int push_list_item(void *context, const char *start, size_t len, const char *flag,
+			  struct vzk_error *err)
+{
+	struct plain_list *list = context;
+	char **grown;
+	char *copy;
+
+	(void)flag;
+	trim_quotes_range(&start, &len);
+	if (len == 0)
+		return 0;
+	grown = realloc(*list->items, (*list->count + 1) * sizeof(*grown));
+	if (grown != NULL)
+		*list->items = grown;
+	copy = dup_range(start, len);
+	if (grown == NULL || copy == NULL) {
+		free(copy);
+		return vzk_runtime_error(err, "out of memory");
+	}
+	(*list->items)[(*list->count)++] = copy;
+	return 0;
+}
+
+int optstr_parse(const char *text, const char *flag, struct optstr *out, struct vzk_error *err)
+{
+	out->count = 0;
+	out->items = NULL;
+	if (split_outside_quotes(text, flag, push_option_item, out, err) != 0) {
+		optstr_free(out);
+		return -1;
 	}
 	return 0;
 }
@@ -115,46 +149,15 @@ void optstr_list_free(char **items, size_t count)
 int optstr_split_list(const char *text, const char *flag, char ***items, size_t *count,
 		      struct vzk_error *err)
 {
-	const char *item_start = text;
-	bool in_quotes = false;
+	struct plain_list list = {.items = items, .count = count};
 
 	*items = NULL;
 	*count = 0;
-	for (const char *p = text;; p++) {
-		if (*p == '"') {
-			in_quotes = !in_quotes;
-			continue;
-		}
-		if (*p != '\0' && (*p != ',' || in_quotes))
-			continue;
-		if (*p == '\0' && in_quotes) {
-			optstr_list_free(*items, *count);
-			*items = NULL;
-			*count = 0;
-			return vzk_usage_error(err, "%s: unbalanced double quote in '%s'", flag, text);
-		}
-		{
-			const char *start = item_start;
-			size_t len = (size_t)(p - item_start);
-			trim_quotes_range(&start, &len);
-			if (len > 0) {
-				char **grown = realloc(*items, (*count + 1) * sizeof(*grown));
-				char *copy = dup_range(start, len);
-				if (grown != NULL)
-					*items = grown;
-				if (grown == NULL || copy == NULL) {
-					free(copy);
-					optstr_list_free(*items, *count);
-					*items = NULL;
-					*count = 0;
-					return vzk_runtime_error(err, "out of memory");
-				}
-				(*items)[(*count)++] = copy;
-			}
-		}
-		if (*p == '\0')
-			break;
-		item_start = p + 1;
+	if (split_outside_quotes(text, flag, push_list_item, &list, err) != 0) {
+		optstr_list_free(*items, *count);
+		*items = NULL;
+		*count = 0;
+		return -1;
 	}
 	return 0;
 }

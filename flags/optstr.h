@@ -25,12 +25,9 @@ struct optstr {
 int optstr_parse(const char *text, const char *flag, struct optstr *out, struct vzk_error *err);
 void optstr_free(struct optstr *opts);
 
-/* vfkit's TrimQuotes: text that starts and ends with a double quote loses
- * every leading and trailing double quote (""a"" is a). In place; returns text. */
-char *optstr_trim_quotes(char *text);
-
 /* A list of plain values ("a,b,c", --cloud-init's paths): split on commas
- * outside double quotes, each element trimmed with optstr_trim_quotes, empty
+ * outside double quotes, each element trimmed as vfkit's TrimQuotes does (one that starts and ends
+ * with a double quote loses every leading and trailing one: ""a"" is a), empty
  * elements dropped. *items is malloc'd (each element too); free with
  * optstr_list_free. Returns 0 or -1 with a usage error (unbalanced quote). */
 int optstr_split_list(const char *text, const char *flag, char ***items, size_t *count,
