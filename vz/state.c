@@ -29,14 +29,16 @@ const char *vm_state_name(enum vm_state state)
 	return "VirtualMachineStateError";
 }
 
-/* The framework's canStop/canRequestStop/canPause/canResume rules. */
+/* The framework's canStop/canRequestStop/canPause/canResume rules, plus one
+ * of vzkit's: a hard stop while Starting abandons the start (both engines
+ * take it; doc/vfkit-differences.md). */
 bool vm_state_allows(enum vm_state state, enum vm_state_request request)
 {
 	switch (request) {
 	case VM_REQUEST_STOP:
 		return state == VM_STATE_RUNNING;
 	case VM_REQUEST_HARD_STOP:
-		return state == VM_STATE_RUNNING || state == VM_STATE_PAUSED || state == VM_STATE_ERROR ||
+		return state == VM_STATE_STARTING || state == VM_STATE_RUNNING || state == VM_STATE_PAUSED || state == VM_STATE_ERROR ||
 		       state == VM_STATE_STOPPING || state == VM_STATE_PAUSING || state == VM_STATE_RESUMING;
 	case VM_REQUEST_PAUSE:
 		return state == VM_STATE_RUNNING;

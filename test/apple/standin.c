@@ -159,6 +159,9 @@ static int last_guest_end = -1;
 static void (^pending_install)(id);       /* VZMacOSInstaller's handler, kept until the progress ends */
 static double install_fraction;            /* NSProgress.fractionCompleted */
 static bool install_fails;
+static bool install_cancelled;             /* -[NSProgress cancel] after the install began */
+static void (*start_action)(void);         /* runs while -start... is under way (state Starting) */
+static void (*install_action)(void);       /* runs at the first progress read of an install */
 static bool connect_silent;                /* connectToPort: keeps its handler, answers later or never */
 static void (^pending_connect)(id, id);    /* the kept handler (a copy) */
 static int events_seen, events_before_action;
@@ -640,11 +643,18 @@ static void send_to_delegate(id delegate, const char *selector, const char *type
 		AS_FRAMEWORK_THREAD(((void (*)(id, SEL, id, id))objc_msg_lookup(delegate, sel))(delegate, sel, a, b));
 }
 
-enum { VM_STOPPED = 0, VM_RUNNING = 1, VM_PAUSED = 2, VM_ERROR = 3 };
+enum { VM_STOPPED = 0, VM_RUNNING = 1, VM_PAUSED = 2, VM_ERROR = 3, VM_STARTING = 4 };
 
 static union rec_value vm_start(id self, struct sobject *me, const char *types, union rec_value *args, size_t n)
 {
 	(void)self, (void)types, (void)n;
+	if (start_action != NULL) {
+		/* The framework is starting the VM: canStop says NO now. */
+		void (*action)(void) = start_action;
+		start_action = NULL;
+		me->state = VM_STARTING;
+		action();
+	}
 	if (start_fails) {
 		me->state = VM_ERROR;
 		call_block_error(args[0].p, make_error(start_failure.domain, start_failure.code, start_failure.description));
@@ -924,6 +934,18 @@ static union rec_value installer_install(id self, struct sobject *me, const char
 	pending_install = Block_copy((void (^)(id))args[0].p);
 	install_fraction = 0;
 	install_fails = find_failure(self, "installWithCompletionHandler:") != NULL;
+	install_cancelled = false;
+	return (union rec_value){0};
+}
+
+/* Apple: cancelling the installer's progress before the install began raises. */
+static union rec_value progress_cancel(id self, struct sobject *me, const char *types, union rec_value *args,
+				       size_t n)
+{
+	(void)self, (void)me, (void)types, (void)args, (void)n;
+	if (pending_install == NULL)
+		problem("-[NSProgress cancel] with no install under way (the framework raises)");
+	install_cancelled = true;
 	return (union rec_value){0};
 }
 
@@ -935,11 +957,20 @@ static union rec_value progress_fraction(id self, struct sobject *me, const char
 	double now = install_fraction;
 
 	(void)self, (void)me, (void)types, (void)args, (void)n;
-	if (pending_install != NULL && (now >= 1.0 || (install_fails && now >= 0.5))) {
+	if (install_action != NULL && pending_install != NULL) {
+		void (*action)(void) = install_action;
+		install_action = NULL;
+		action();
+	}
+	if (pending_install != NULL && (now >= 1.0 || install_cancelled || (install_fails && now >= 0.5))) {
 		void (^handler)(id) = pending_install;
 		id error = nil;
 		pending_install = NULL;
-		if (install_fails) {
+		if (install_cancelled) {
+			framework_side++;
+			error = make_error("VZErrorDomain", 9, "The operation was cancelled.");
+			framework_side--;
+		} else if (install_fails) {
 			framework_side++;
 			error = make_error("VZErrorDomain", 10006, "The installation failed.");
 			framework_side--;
@@ -1211,6 +1242,7 @@ static const struct {
 	{"VZMacOSInstaller", "progress", installer_progress},
 	{"VZMacOSInstaller", "installWithCompletionHandler:", installer_install},
 	{"NSProgress", "fractionCompleted", progress_fraction},
+	{"NSProgress", "cancel", progress_cancel},
 	{"VZVirtualMachine", "startWithOptions:completionHandler:", vm_start_with_options},
 	{"VZVirtioSocketListener", "setDelegate:", set_delegate},
 	{"VZVirtioSocketDevice", "setSocketListener:forPort:", socket_set_listener},
@@ -1685,6 +1717,9 @@ void standin_reset(void)
 	pending_install = NULL;
 	install_fraction = 0;
 	install_fails = false;
+	install_cancelled = false;
+	start_action = NULL;
+	install_action = NULL;
 	connect_silent = false;
 	if (pending_connect != NULL)
 		Block_release(pending_connect);
@@ -1900,6 +1935,16 @@ void standin_after_events(int pumps, void (*action)(void))
 {
 	events_before_action = events_seen + pumps;
 	event_action = action;
+}
+
+void standin_during_start(void (*action)(void))
+{
+	start_action = action;
+}
+
+void standin_during_install(void (*action)(void))
+{
+	install_action = action;
 }
 
 void standin_after_state_reads(int reads, void (*action)(void))

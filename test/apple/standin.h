@@ -78,6 +78,11 @@ int standin_vsock_take_guest_end(void);
 
 /* --gui: after `pumps` -nextEventMatchingMask:... calls, run `action`. */
 void standin_after_events(int pumps, void (*action)(void));
+/* The next -start...CompletionHandler: puts the VM in Starting, runs
+ * `action` (a stop request, say) and then completes as usual. */
+void standin_during_start(void (*action)(void));
+/* At the install's first progress read, run `action`. */
+void standin_during_install(void (*action)(void));
 /* After `reads` more -[VZVirtualMachine state] calls, run `action`. */
 void standin_after_state_reads(int reads, void (*action)(void));
 /* The user clicks the window's close button: AppKit tells the window's

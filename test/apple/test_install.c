@@ -356,6 +356,43 @@ static const struct refusal refusals[] = {
 	 "--bootloader macos: installing macOS failed: The installation failed. (VZErrorDomain error 10006)"},
 };
 
+static struct install_run *stopping_run;
+static int stop_during_install_status;
+
+static void stop_now(void)
+{
+	stop_during_install_status = apple_engine.request(stopping_run->vm, VM_REQUEST_HARD_STOP, &stopping_run->err);
+}
+
+/* SIGTERM during a 10-minute install: the installer's progress is cancelled,
+ * the files this run made go, and the VM is never started. */
+static void stop_during_install(void)
+{
+	struct install_run run = {0};
+	char *image = rig_path("mac/UniversalMac_15.1_Restore.ipsw");
+
+	standin_reset();
+	fresh_folder();
+	macos_config(&run.config, image, false);
+	stopping_run = &run;
+	stop_during_install_status = -2;
+	standin_during_install(stop_now);
+	int status = run_start(&run);
+	const char *log = standin_log();
+	rig_check("apple install: a stop during the install is accepted", stop_during_install_status == 0,
+		  "status %d '%s'", stop_during_install_status, run.err.message);
+	rig_check("apple install: a stop cancels the install, removes its files, never starts the VM",
+		  status != 0 && strcmp(run.err.message, "start abandoned: a stop was requested") == 0 &&
+			  strstr(log, "[NSProgress#1 cancel]") != NULL && strstr(log, "startWith") == NULL &&
+			  no_identity_file() && strstr(run.log, "installing macOS: 100%") == NULL,
+		  "status %d '%s', files left %d, log:\n%s\nengine log:\n%s", status, run.err.message, !no_identity_file(),
+		  log, run.log);
+	standin_clear_log();
+	stopping_run = NULL;
+	run_end(&run, "stop during install");
+	free(image);
+}
+
 static void install_refusals(void)
 {
 	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
@@ -485,6 +522,7 @@ void test_install(void)
 	install_plan();
 	install_fetched();
 	install_refusals();
+	stop_during_install();
 	never_overwrite();
 	recovery();
 }

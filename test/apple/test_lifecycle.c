@@ -264,14 +264,74 @@ static void not_started(void)
 
 	if (session_create(&s, name, NULL) != 0)
 		goto out;
-	rig_check("apple lifecycle request before start: usage error",
-		  apple_engine.request(s.vm, VM_REQUEST_STOP, &s.err) != 0 && s.err.kind == VZK_ERR_USAGE &&
-			  strcmp(s.err.message, "cannot ask the guest to stop the VM: it is VirtualMachineStateStopped") == 0,
+	rig_check("apple lifecycle pause before start: usage error",
+		  apple_engine.request(s.vm, VM_REQUEST_PAUSE, &s.err) != 0 && s.err.kind == VZK_ERR_USAGE &&
+			  strcmp(s.err.message, "cannot pause the VM: it is VirtualMachineStateStopped") == 0,
 		  "'%s'", s.err.message);
 	rig_check("apple lifecycle run before start: usage error",
 		  apple_engine.run(s.vm, &s.err) != 0 && s.err.kind == VZK_ERR_USAGE, "'%s'", s.err.message);
 	rig_check("apple lifecycle pty_name before start: none", apple_engine.pty_name(s.vm, 0) == NULL, "got one");
 out:
+	session_end(&s, name);
+}
+
+/* A stop before start: accepted, and the start that follows gives up
+ * before anything is built or sent to the framework. */
+static void stop_before_start(void)
+{
+	const char *name = "apple lifecycle stop before start";
+	struct session s;
+
+	if (session_create(&s, name, NULL) != 0)
+		goto out;
+	rig_check("apple lifecycle stop before start: accepted",
+		  apple_engine.request(s.vm, VM_REQUEST_STOP, &s.err) == 0, "'%s'", s.err.message);
+	int status = apple_engine.start(s.vm, &s.err);
+	rig_check("apple lifecycle stop before start: the start is abandoned, no VM made",
+		  status != 0 && strcmp(s.err.message, "start abandoned: a stop was requested") == 0 &&
+			  strstr(standin_log(), "VZVirtualMachine") == NULL && s.seen.count == 0,
+		  "status %d '%s', states %s, log:\n%s", status, s.err.message, states_text(&s.seen), standin_log());
+	standin_clear_log();
+out:
+	session_end(&s, name);
+}
+
+static struct session *stopping_session;
+static int stop_during_start_status;
+
+static void hard_stop_now(void)
+{
+	stop_during_start_status = apple_engine.request(stopping_session->vm, VM_REQUEST_HARD_STOP, &stopping_session->err);
+}
+
+/* SIGTERM or REST HardStop while the framework starts the VM (canStop NO):
+ * accepted, and the VM is stopped as soon as its start completes. */
+static void stop_during_start(void)
+{
+	const char *name = "apple lifecycle stop while starting";
+	struct session s;
+
+	if (session_create(&s, name, NULL) != 0)
+		goto out;
+	stopping_session = &s;
+	stop_during_start_status = -2;
+	standin_during_start(hard_stop_now);
+	int status = apple_engine.start(s.vm, &s.err);
+	const char *log = standin_log();
+	const char *started = strstr(log, "startWithCompletionHandler:");
+	const char *stopped = strstr(log, "stopWithCompletionHandler:");
+	rig_check("apple lifecycle stop while starting: the request is accepted in Starting",
+		  stop_during_start_status == 0, "status %d '%s'", stop_during_start_status, s.err.message);
+	rig_check("apple lifecycle stop while starting: the started VM is stopped at once, start abandoned",
+		  status != 0 && strcmp(s.err.message, "start abandoned: a stop was requested") == 0 && started != NULL &&
+			  stopped != NULL && stopped > started && standin_vm_state() == 0 &&
+			  apple_engine.state(s.vm) == VM_STATE_STOPPED,
+		  "status %d '%s', framework state %ld, log:\n%s", status, s.err.message, standin_vm_state(), log);
+	rig_check("apple lifecycle stop while starting: never reported Running",
+		  strcmp(states_text(&s.seen), "Starting,Stopping,Stopped") == 0, "states %s", states_text(&s.seen));
+	standin_clear_log();
+out:
+	stopping_session = NULL;
 	session_end(&s, name);
 }
 
@@ -716,6 +776,8 @@ void test_lifecycle(void)
 	stops_with_error();
 	start_fails();
 	not_started();
+	stop_before_start();
+	stop_during_start();
 	destroy_running();
 	silent_stop_is_polled();
 	vsock_listen_connect();

@@ -114,6 +114,10 @@ for how in TERM INT HardStop; do
 	check "stop while starting ($how): VM is Starting, QEMU waits on NBD" [ "$starting" -eq 1 ]
 	start=$(ms)
 	if [ "$how" = HardStop ]; then
+		body=$(curl -s --max-time 2 --unix-socket "$how.sock" http://vm/vm/state)
+		check "stop while starting: GET /vm/state offers HardStop ($body)" \
+			grep -q '"canHardStop":true.*"state":"VirtualMachineStateStarting"' <<<"$body"
+		start=$(ms)
 		code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$how.sock" -X POST -d '{"state":"HardStop"}' http://vm/vm/state)
 		check "stop while starting (HardStop): request accepted (HTTP $code)" [ "$code" = 202 ]
 	else

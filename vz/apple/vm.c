@@ -77,6 +77,8 @@ struct engine_vm {
 	id machine; /* VZVirtualMachine, +1 */
 	enum vm_state state;
 	bool finished; /* stopped or failed: run() returns */
+	bool started;  /* the start completed and no stop was waiting for it */
+	bool stop_after_start; /* a stop came before the VM ran: the start is abandoned */
 	bool failed;
 	char failure[600];
 };
@@ -263,6 +265,23 @@ static void install_on_queue(void *context)
 		apple_completion_fail(installed, err.message);
 }
 
+/* A stop asked for before the VM ran (apple_request): the start gives up at
+ * its next step. */
+static bool stop_pending(struct engine_vm *vm)
+{
+	bool pending;
+
+	pthread_mutex_lock(&vm->lock);
+	pending = vm->stop_after_start;
+	pthread_mutex_unlock(&vm->lock);
+	return pending;
+}
+
+static int start_abandoned(struct vzk_error *err)
+{
+	return vzk_runtime_error(err, "start abandoned: a stop was requested");
+}
+
 static void log_line(struct engine_vm *vm, const char *message)
 {
 	if (vm->options.log != NULL)
@@ -276,6 +295,7 @@ static int install_macos(struct engine_vm *vm, struct vzk_error *err)
 	struct queue_work work = {.vm = vm, .err = err};
 	struct apple_completion installed;
 	int reported = -1;
+	bool cancelled = false;
 	char line[128];
 
 	log_line(vm, "installing macOS on the first disk (this takes a while)");
@@ -293,9 +313,20 @@ static int install_macos(struct engine_vm *vm, struct vzk_error *err)
 			snprintf(line, sizeof(line), "installing macOS: %d%%", reported);
 			log_line(vm, line);
 		}
+		if (!done && !cancelled && stop_pending(vm) && vm->install_progress != nil) {
+			/* The installer's progress is its cancel button (Apple: cancelling
+			 * it before the install began raises, hence the nil check). */
+			cancelled = true;
+			apple_send(&vm->host, M_PROGRESS_CANCEL, vm->install_progress, NULL, NULL);
+		}
 		apple_pool_pop(pool);
 		if (done)
 			break;
+	}
+	if (installed.failed && cancelled) {
+		apple_builder_remove_created(vm->live);
+		apple_completion_destroy(&installed);
+		return start_abandoned(err);
 	}
 	if (installed.failed) {
 		vzk_runtime_error(err, "--bootloader macos: installing macOS failed: %s", installed.message);
@@ -544,6 +575,21 @@ static int make_runtime_dir(struct engine_vm *vm, struct vzk_error *err)
 	return 0;
 }
 
+static void wait_until_finished(struct engine_vm *vm);
+
+/* The framework cannot cancel a start (canStop is NO while Starting): a stop
+ * that came meanwhile is carried out once the start completes. */
+static int stop_started_machine(struct engine_vm *vm, struct vzk_error *err)
+{
+	struct queue_work work = {.vm = vm, .err = err, .request = VM_REQUEST_HARD_STOP};
+
+	apple_queue_sync(vm->queue, request_on_queue, &work);
+	if (work.status != 0)
+		return vzk_error_prefix(err, "a stop was requested while starting, but the started VM");
+	wait_until_finished(vm);
+	return start_abandoned(err);
+}
+
 static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 {
 	struct apple_builder_options options = {.mode = APPLE_MODE_LIVE, .host = &vm->host,
@@ -554,6 +600,8 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 
 	if (vm->live != NULL)
 		return vzk_usage_error(err, "the VM was started already");
+	if (stop_pending(vm))
+		return start_abandoned(err);
 	if (make_runtime_dir(vm, err) != 0)
 		return -1;
 	options.runtime_dir = vm->runtime_dir;
@@ -574,6 +622,8 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 		return vzk_error_prefix(err, "cannot create the VM");
 	if (vm->installing && install_macos(vm, err) != 0)
 		return -1;
+	if (stop_pending(vm))
+		return start_abandoned(err);
 
 	set_state(vm, VM_STATE_STARTING);
 	apple_completion_init(&started);
@@ -587,9 +637,15 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 		return -1;
 	}
 	apple_completion_destroy(&started);
+	/* Under the lock that apple_request takes: a stop either came before
+	 * this point (and is carried out now) or finds the VM started. */
 	pthread_mutex_lock(&vm->lock);
+	bool abandon = vm->stop_after_start;
+	vm->started = !abandon;
 	bool running = vm->state == VM_STATE_STARTING && !vm->finished;
 	pthread_mutex_unlock(&vm->lock);
+	if (abandon)
+		return stop_started_machine(vm, err);
 	if (running)
 		set_state(vm, VM_STATE_RUNNING);
 
@@ -722,6 +778,15 @@ static int apple_request(struct engine_vm *vm, enum vm_state_request request, st
 	struct queue_work work = {.vm = vm, .err = err, .request = request};
 	void *pool;
 
+	if (request == VM_REQUEST_STOP || request == VM_REQUEST_HARD_STOP) {
+		pthread_mutex_lock(&vm->lock);
+		bool before_running = !vm->finished && !vm->started;
+		if (before_running)
+			vm->stop_after_start = true;
+		pthread_mutex_unlock(&vm->lock);
+		if (before_running)
+			return 0;
+	}
 	if (machine_of(vm) == nil || is_finished(vm))
 		return vzk_usage_error(err, "cannot %s the VM: it is %s", request_verb(request),
 				       vm_state_name(apple_state(vm)));
