@@ -7,14 +7,25 @@
  * memory, rx buffers of odd shapes, avail-index jumps, host writes and
  * closes, host connects, stray vhost-user messages.
  *
+ * Every input starts from the same state: a new backend, zeroed guest memory,
+ * new eventfds and a new vhost-user connection, set up as QEMU does (see
+ * start_device). Nothing carries over from one input to the next, so a
+ * failure reproduces from its artifact alone. The backend's timeouts are
+ * longer than any input runs: no deadline depends on how fast the machine is.
+ *
  * Checked on every input besides memory safety (ASan, UBSan):
+ * - every used rx entry names a descriptor of the ring (id below the ring
+ *   size the backend was last told), as long as nothing but the device's
+ *   used-ring writes can have reached the used ring (see used_ring_trusted);
  * - every packet the device gives the guest is from CID 2 to CID 3, a
  *   stream, and its used length is the header plus exactly its len;
  * - the device never sends a connection more RW bytes than the credit the
  *   guest gave it (buf_alloc - (bytes sent - fwd_cnt)), per connection.
- * Each input starts without connections or host sockets and with rings
- * that work (see clean_up). */
+ * The last two hold only while the harness knows which buffer each used entry
+ * is (rx_exact) and which credit the device saw (credit_exact). */
 #include "test/qemu/vsock_guest.h"
+
+#include <fcntl.h> /* fallocate */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define TRACKED 64
 
 static struct fake_guest g;
-static bool ready;
+static bool ram_ready;
+static uint64_t protocol_features; /* the backend's offer, the same every time: asked once */
 static int host_fds[MAX_HOST_FDS];
 static size_t host_fd_count;
 
@@ -31,13 +43,16 @@ struct credit {
 	bool used;
 	uint32_t guest_port, host_port;
 	uint32_t buf_alloc, fwd_cnt, sent;
-	bool live; /* the device answered or made a REQUEST: reset it at the end */
 };
 static struct credit credits[TRACKED];
 static bool credit_exact; /* false once a raw chain may have carried credit we cannot see */
 static bool rx_exact;     /* false once the input wrote rx descriptors of its own */
-static bool dirty;        /* the input may have left state a cheap clean-up cannot undo */
-static uint32_t last_request_port = 0x40000000; /* the host port of the device's last REQUEST */
+/* The rx ring's size as the backend was last told it (SET_VRING_NUM). */
+static uint32_t rx_size_told;
+/* false once a device-writable descriptor of the input's own may cover the rx
+ * used ring: then the device may legitimately write anything there. */
+static bool used_ring_trusted;
+static uint32_t last_request_port; /* the host port of the device's last REQUEST */
 
 struct input {
 	const uint8_t *data;
@@ -95,19 +110,21 @@ static struct credit *credit_for(uint32_t guest_port, uint32_t host_port, bool c
 }
 
 /* Takes every packet the device used from the rx ring, checks it, then gives
- * the buffers back in one batch (one kick). */
+ * the buffers back in one batch (one kick). The used ring is read where the
+ * device writes it: at its index modulo the ring size it was told. */
 static void drain_rx(void)
 {
 	struct g_ring *r = &g.ring[G_RX];
 	int taken = 0;
 
-	while (taken < G_RING_SIZE && g_used_idx(&g, G_RX) != r->used_seen) {
-		const uint8_t *entry = g_mem(&g, r->used) + 4 + 8 * (r->used_seen % G_RING_SIZE);
+	while (g_used_idx(&g, G_RX) != r->used_seen) {
+		const uint8_t *entry = g_mem(&g, r->used) + 4 + 8 * (r->used_seen & (rx_size_told - 1));
 		uint32_t id = g_get32(entry), len = g_get32(entry + 4);
 		struct g_packet p;
 		r->used_seen++;
 		taken++;
-		require(id < G_RING_SIZE, "used id out of range");
+		if (used_ring_trusted)
+			require(id < rx_size_told, "used id out of range");
 		if (len < G_HEADER || !rx_exact)
 			continue; /* a bad buffer handed back, or buffers we cannot tell apart */
 		g_decode(g_mem(&g, G_RX_AREA + (uint64_t)(id / 2) * 0x2000), &p);
@@ -118,7 +135,6 @@ static void drain_rx(void)
 			struct credit *c = credit_for(p.dst_port, p.src_port, true);
 			if (c != NULL) {
 				c->sent = 0;
-				c->live = true;
 				if (p.op == G_OP_REQUEST)
 					c->buf_alloc = c->fwd_cnt = 0;
 			}
@@ -134,7 +150,7 @@ static void drain_rx(void)
 		}
 	}
 	if (taken > 0)
-		g_post_rx_quietly(&g, taken); /* the next step's service takes them */
+		g_post_rx_quietly(&g, taken > G_RX_SLOTS ? G_RX_SLOTS : taken); /* the next step's service takes them */
 }
 
 /* Copies into guest memory region by region (regions A and C are contiguous). */
@@ -209,6 +225,14 @@ static void send_packet(struct input *in)
 	g_notify(&g, G_TX);
 }
 
+/* Whether [addr, addr + len) meets the rx used ring at any size up to the
+ * largest one the harness keeps checking (256; see stray_message). */
+static bool covers_rx_used_ring(uint64_t addr, uint32_t len)
+{
+	uint64_t start = g.ring[G_RX].used, end = start + 6 + 8 * 256;
+	return len > 0 && addr < end && (addr + len < addr || addr + len > start);
+}
+
 /* Raw descriptors, near the edges of guest memory or anywhere. */
 static void send_raw_chain(struct input *in)
 {
@@ -218,7 +242,6 @@ static void send_raw_chain(struct input *in)
 	uint16_t head = take16(in);
 
 	credit_exact = false;
-	dirty = true;
 	if (ring == G_RX)
 		rx_exact = false;
 	for (uint8_t i = 0; i < count; i++) {
@@ -226,6 +249,8 @@ static void send_raw_chain(struct input *in)
 		uint64_t addr = where == 5 ? ((uint64_t)take32(in) << 32 | take32(in)) : edges[where] + take8(in);
 		uint32_t len = take16(in);
 		uint16_t flags = take8(in) & 7, next = take16(in);
+		if (ring == G_RX && (flags & 2) && covers_rx_used_ring(addr, len))
+			used_ring_trusted = false; /* the device may write a packet over it, as told */
 		g_write_desc(&g, ring, (uint16_t)(take8(in) % G_RING_SIZE), addr, len, flags, next);
 	}
 	/* usually one more chain; sometimes a jump past the ring */
@@ -241,7 +266,6 @@ static void post_odd_rx(struct input *in)
 
 	/* one buffer of an odd shape (readable, short, long) in descriptors g_post_rx also uses */
 	rx_exact = false;
-	dirty = true;
 	g_write_desc(&g, G_RX, head, G_RX_AREA + 0xC0000 + (kind % 8) * 0x2000, take16(in) % 8000, (kind >> 3) & 3, 0);
 	g_make_available(&g, G_RX, head, 1);
 	g_notify(&g, G_RX);
@@ -269,20 +293,43 @@ static void host_action(struct input *in, uint8_t what)
 	}
 }
 
+/* A message QEMU would not send at this point (a buggy or hostile front end):
+ * ring sizes, bases, addresses and states changed under a live ring, the
+ * device stopped or reset, unknown requests. The harness follows what it can
+ * (the rx ring's size) and stops checking what it can no longer know. */
 static void stray_message(struct input *in)
 {
-	static const uint32_t requests[] = {VHOST_USER_SET_VRING_NUM, VHOST_USER_SET_VRING_BASE,
-					    VHOST_USER_SET_VRING_ENABLE, VHOST_USER_GET_CONFIG, VHOST_USER_GET_QUEUE_NUM,
-					    VHOST_USER_SET_CONFIG, 99, VHOST_USER_SET_FEATURES};
+	static const uint32_t requests[] = {
+		VHOST_USER_SET_VRING_NUM,    VHOST_USER_SET_VRING_BASE,  VHOST_USER_SET_VRING_ENABLE,
+		VHOST_USER_GET_CONFIG,       VHOST_USER_GET_QUEUE_NUM,   VHOST_USER_SET_CONFIG,
+		99,                          VHOST_USER_SET_FEATURES,    VHOST_USER_SET_VRING_ADDR,
+		VHOST_USER_GET_VRING_BASE,   VHOST_USER_RESET_DEVICE,    VHOST_USER_SET_VRING_KICK,
+		VHOST_USER_SET_VRING_CALL,   VHOST_USER_SET_OWNER,       VHOST_USER_SET_PROTOCOL_FEATURES,
+		VHOST_USER_SET_VRING_NUM};
 	uint8_t payload[64];
-	uint32_t request = requests[take8(in) % 8];
+	uint32_t request = requests[take8(in) % 16];
 	uint32_t size = take8(in) % sizeof(payload);
 
-	/* a ring's size or base may change under our own bookkeeping of it */
-	credit_exact = rx_exact = false;
-	dirty = true;
 	for (uint32_t i = 0; i < size; i++)
 		payload[i] = take8(in);
+	uint32_t index = size >= 4 ? g_get32(payload) : 0, num = size >= 8 ? g_get32(payload + 4) : 0;
+	bool vring_message = request == VHOST_USER_SET_VRING_NUM || request == VHOST_USER_SET_VRING_BASE ||
+			     request == VHOST_USER_SET_VRING_ENABLE || request == VHOST_USER_SET_VRING_ADDR ||
+			     request == VHOST_USER_GET_VRING_BASE || request == VHOST_USER_SET_VRING_KICK ||
+			     request == VHOST_USER_SET_VRING_CALL || request == VHOST_USER_RESET_DEVICE;
+	if (vring_message) {
+		/* the device may take old avail entries again, or none: packets and credit cannot be followed */
+		credit_exact = rx_exact = false;
+	}
+	/* as vhost_user.c accepts it: queue 0 or 1, a power of two up to 32768 */
+	if (request == VHOST_USER_SET_VRING_NUM && size >= 8 && index == G_RX && num != 0 && num <= 32768 &&
+	    (num & (num - 1)) == 0) {
+		rx_size_told = num;
+		if (num > 256)
+			used_ring_trusted = false; /* the used ring now reaches the tx ring the harness writes */
+	}
+	if (request == VHOST_USER_SET_VRING_ADDR && size >= 40 && index == G_RX)
+		used_ring_trusted = false; /* the used ring may be anywhere now, even over other rings */
 	vhost_user_send(g.vu_fd, request, VHOST_USER_VERSION | (take8(in) & VHOST_USER_FLAG_NEED_REPLY), payload, size,
 			NULL, 0);
 	g_service(&g);
@@ -298,51 +345,103 @@ static void stray_message(struct input *in)
 			close(fds[k]);
 }
 
-/* Back to the same state: no connection, no host socket, healthy rings.
- * Cheap when the input left only connections it knows of (the guest resets
- * them); otherwise the device is reset (RESET_DEVICE closes every
- * connection) and its rings are started again from zero. */
-static void clean_up(void)
+/* The rings, as QEMU's vhost_virtqueue_start sets them up (g_start_ring),
+ * without a round trip per ring: the backend acts on messages in order. */
+static void send_ring_setup(uint32_t index)
 {
-	struct vsock_backend_stats stats;
+	struct g_ring *ring = &g.ring[index];
+	uint8_t addr[40] = {0};
+	uint64_t kick_arg = index, call_arg = index;
 
+	g_put32(addr, index);
+	g_put64(addr + 8, g_user(ring->desc));
+	g_put64(addr + 16, g_user(ring->used));
+	g_put64(addr + 24, g_user(ring->avail));
+	require(g_vu_state(&g, VHOST_USER_SET_VRING_NUM, index, G_RING_SIZE) == 0 &&
+			g_vu_state(&g, VHOST_USER_SET_VRING_BASE, index, 0) == 0 &&
+			g_vu(&g, VHOST_USER_SET_VRING_ADDR, 0, addr, sizeof(addr), NULL, 0, NULL, NULL) == 0 &&
+			g_vu(&g, VHOST_USER_SET_VRING_KICK, 0, &kick_arg, 8, &ring->kick, 1, NULL, NULL) == 0 &&
+			g_vu(&g, VHOST_USER_SET_VRING_CALL, 0, &call_arg, 8, &ring->call, 1, NULL, NULL) == 0 &&
+			g_vu_state(&g, VHOST_USER_SET_VRING_ENABLE, index, 1) == 0,
+		"ring setup");
+}
+
+/* The state every input starts from: a new backend listening on host ports
+ * 1025 and 1026, guest memory all zero (the same memfd, its pages dropped),
+ * new kick and call eventfds, the device started as QEMU starts it, 32 rx
+ * buffers posted. */
+static void start_device(void)
+{
+	struct vsock_backend_options options = {.guest_cid = G_CID, .connect_timeout_ms = 3600 * 1000,
+						.close_timeout_ms = 3600 * 1000, .credit_stall_ms = 3600 * 1000,
+						.log = g_log};
+	struct vzk_error err = {0};
+	int pair[2];
+
+	if (!ram_ready) {
+		g.memfd = memfd_create("guest-ram", MFD_CLOEXEC);
+		require(g.memfd >= 0 && ftruncate(g.memfd, G_RAM_SIZE) == 0, "guest memory");
+		g.ram = mmap(NULL, G_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g.memfd, 0);
+		require(g.ram != MAP_FAILED, "guest memory mapping");
+		ram_ready = true;
+	} else {
+		require(fallocate(g.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, G_RAM_SIZE) == 0,
+			"zeroing guest memory");
+	}
+	g.threaded = false;
+	g.rx_posted = g.tx_sent = 0;
+	for (int i = 0; i < 2; i++) {
+		memset(&g.ring[i], 0, sizeof(g.ring[i]));
+		g.ring[i].desc = 0x1000 + 0x3000 * (uint64_t)i;
+		g.ring[i].avail = g.ring[i].desc + 0x1000;
+		g.ring[i].used = g.ring[i].desc + 0x2000;
+		g.ring[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		g.ring[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		require(g.ring[i].kick >= 0 && g.ring[i].call >= 0, "eventfds");
+	}
+	require(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0, "socketpair");
+	g.vu_fd = pair[0];
+	require(vsock_backend_new(&options, &g.backend, &err) == 0 && vsock_backend_attach(g.backend, pair[1], &err) == 0,
+		"backend");
+	require(vsock_backend_listen(g.backend, 1025, on_connection, NULL, &err) == 0 &&
+			vsock_backend_listen(g.backend, 1026, on_connection, NULL, &err) == 0,
+		"listen");
+	/* QEMU's vhost_user_backend_init, vuv_device_realize and vhost_dev_start */
+	if (protocol_features == 0)
+		require(g_vu_get_u64(&g, VHOST_USER_GET_PROTOCOL_FEATURES, &protocol_features) == 0, "protocol features");
+	require(g_vu_u64(&g, VHOST_USER_SET_PROTOCOL_FEATURES, protocol_features) == 0 &&
+			g_vu(&g, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0, NULL, NULL) == 0 &&
+			g_vu_u64(&g, VHOST_USER_SET_FEATURES,
+				 (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) == 0 &&
+			g_send_mem_table(&g) == 0,
+		"device setup");
+	send_ring_setup(G_RX);
+	send_ring_setup(G_TX);
+	require(g_sync(&g) == 0, "device start");
+	g_post_rx(&g, 32);
+
+	host_fd_count = 0;
+	memset(credits, 0, sizeof(credits));
+	credit_exact = rx_exact = used_ring_trusted = true;
+	rx_size_told = G_RING_SIZE;
+	last_request_port = 0x40000000;
+}
+
+/* Everything start_device made, gone: the backend closes its host sockets,
+ * the front end and its mappings of guest memory. */
+static void stop_device(void)
+{
 	for (size_t i = 0; i < host_fd_count; i++)
 		if (host_fds[i] >= 0)
 			close(host_fds[i]);
 	host_fd_count = 0;
-	if (!dirty) {
-		for (size_t i = 0; i < TRACKED; i++) {
-			if (!credits[i].live)
-				continue;
-			struct g_packet rst = g_pkt(G_OP_RST, credits[i].guest_port, credits[i].host_port);
-			uint8_t raw[G_HEADER];
-			g_encode(&rst, raw);
-			memcpy(g_mem(&g, G_TX_AREA), raw, G_HEADER);
-			g_write_desc(&g, G_TX, 0, G_TX_AREA, G_HEADER, 0, 0);
-			g_make_available(&g, G_TX, 0, 1);
-			g_notify(&g, G_TX);
-			g_service(&g);
-		}
-		g_service(&g);
-		drain_rx();
-		g_service(&g);
-		vsock_backend_stats(g.backend, &stats);
-		dirty = stats.connections != 0;
+	vsock_backend_free(g.backend);
+	g.backend = NULL;
+	close(g.vu_fd);
+	for (int i = 0; i < 2; i++) {
+		close(g.ring[i].kick);
+		close(g.ring[i].call);
 	}
-	if (dirty) {
-		require(g_vu(&g, VHOST_USER_RESET_DEVICE, 0, NULL, 0, NULL, 0, NULL, NULL) == 0, "reset");
-		for (int i = 0; i < 2; i++) {
-			memset(g_mem(&g, g.ring[i].desc), 0, 0x3000);
-			g.ring[i].avail_idx = g.ring[i].used_seen = g.ring[i].base = 0;
-		}
-		g.rx_posted = 0;
-		require(g_start_device(&g) == 0, "device start");
-		g_post_rx(&g, 32);
-	}
-	memset(credits, 0, sizeof(credits));
-	credit_exact = rx_exact = true;
-	dirty = false;
-	last_request_port = 0x40000000;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -351,15 +450,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vzk_error err = {0};
 	int fd;
 
-	if (!ready) {
-		require(g_setup(&g, false, 50) == 0, "setup");
-		require(vsock_backend_listen(g.backend, 1025, on_connection, NULL, &err) == 0 &&
-				vsock_backend_listen(g.backend, 1026, on_connection, NULL, &err) == 0,
-			"listen");
-		ready = true;
-		dirty = true;
-	}
-	clean_up();
+	start_device();
 	for (int steps = 0; in.at < in.size && steps < 64; steps++) {
 		switch (take8(&in) % 10) {
 		case 0:
@@ -392,5 +483,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_service(&g);
 		drain_rx();
 	}
+	stop_device();
 	return 0;
 }
