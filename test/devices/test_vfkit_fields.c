@@ -40,10 +40,10 @@ static const struct kind_fields vfkit_kinds[] = {
 	  {"restoreImage", J_STRING}}},
 	{"virtioblk",
 	 {{"devName", J_STRING}, {"readOnly", J_BOOL}, {"imagePath", J_STRING}, {"type", J_STRING},
-	  {"deviceIdentifier", J_STRING}, {"size", J_INT}}},
-	{"nvme", {{"devName", J_STRING}, {"readOnly", J_BOOL}, {"imagePath", J_STRING}, {"type", J_STRING}, {"size", J_INT}}},
+	  {"deviceIdentifier", J_STRING}, {"size", J_STRING}}},
+	{"nvme", {{"devName", J_STRING}, {"readOnly", J_BOOL}, {"imagePath", J_STRING}, {"type", J_STRING}, {"size", J_STRING}}},
 	{"usbmassstorage",
-	 {{"devName", J_STRING}, {"readOnly", J_BOOL}, {"imagePath", J_STRING}, {"type", J_STRING}, {"size", J_INT}}},
+	 {{"devName", J_STRING}, {"readOnly", J_BOOL}, {"imagePath", J_STRING}, {"type", J_STRING}, {"size", J_STRING}}},
 	{"nbd",
 	 {{"devName", J_STRING}, {"readOnly", J_BOOL}, {"uri", J_STRING}, {"DeviceIdentifier", J_STRING},
 	  {"Timeout", J_INT}, {"SynchronizationMode", J_STRING}}},
@@ -205,6 +205,17 @@ int main(void)
 		      strstr(json, "\"unixSocketPath\":\"/s\"") != NULL && strstr(json, "\"type\"") == NULL &&
 		      strstr(json, "offloading") == NULL);
 		check_description("vfkit fields: nbd, unixgram and a bare vsock have only fields vfkit reads", json != NULL ? json : "");
+		free(json);
+	}
+	{
+		/* size is vzkit's and a string as typed ("64G"), on every disk kind */
+		char *json = dry_run(ARGS("--bootloader", "linux,kernel=/k", "--device", "virtio-blk,path=/a.img,size=64G",
+					  "--device", "nvme,path=/b.img,size=1G", "--device",
+					  "usb-mass-storage,path=/c.img,size=512M"));
+		TEST_CASE("vfkit fields: a disk's size is written as the string it was given");
+		CHECK(json != NULL && strstr(json, "\"size\":\"64G\"") != NULL && strstr(json, "\"size\":\"512M\"") != NULL);
+		check_description("vfkit fields: disks with size have only fields vfkit reads, of their types",
+				  json != NULL ? json : "");
 		free(json);
 	}
 	{

@@ -506,6 +506,20 @@ static long other_threads_voluntary_switches(void)
 	return total;
 }
 
+enum { QUIET_ATTEMPTS = 5 };
+
+/* Whether the realtime clock was set since `control` was opened (closes it).
+ * A watch that could not be made counts as set: nothing is then asserted. */
+static bool clock_was_set(int control)
+{
+	struct pollfd set = {.fd = control, .events = POLLIN};
+	bool fired = control < 0 || (poll(&set, 1, 0) == 1 && timesync_clock_watch_fired(control));
+
+	if (control >= 0)
+		close(control);
+	return fired;
+}
+
 static void test_timesync(void)
 {
 	int pair[2];
@@ -519,22 +533,47 @@ static void test_timesync(void)
 	CHECK(timesync_host_resumed(5000000000LL, 5000000000LL + 30000000000LL));
 	CHECK(!timesync_host_resumed(5000000000LL, 5000000000LL + 1000000LL));
 
-	TEST_CASE("timesync's clock watch stays quiet while the clock runs normally");
-	int watch = timesync_clock_watch_open();
-	struct pollfd quiet = {.fd = watch, .events = POLLIN};
-	CHECK(watch >= 0 && poll(&quiet, 1, 300) == 0 && !timesync_clock_watch_fired(watch));
-	if (watch >= 0)
-		close(watch);
+	/* These hosts are virtual machines that get snapshotted and restored:
+	 * their realtime clock is then set, sometimes many times a second. Each
+	 * quiet window is watched by a clock watch of the test's own, and a
+	 * window in which the host's clock was set is tried again. */
+	bool measured = false;
+	for (int attempt = 0; attempt < QUIET_ATTEMPTS && !measured; attempt++) {
+		int control = timesync_clock_watch_open();
+		int watch = timesync_clock_watch_open();
+		struct pollfd quiet = {.fd = watch, .events = POLLIN};
+		bool fired = watch < 0 || poll(&quiet, 1, 300) != 0 || timesync_clock_watch_fired(watch);
+		if (!clock_was_set(control)) {
+			CHECK_NAMED("timesync's clock watch stays quiet while the clock runs normally", !fired,
+				    "the watch fired though the clock was not set");
+			measured = true;
+		}
+		if (watch >= 0)
+			close(watch);
+	}
+	if (!measured)
+		SKIP("timesync's clock watch stays quiet while the clock runs normally",
+		     "the host's clock was set during each of %d windows", QUIET_ATTEMPTS);
 
-	TEST_CASE("the timesync thread sleeps: no wake-ups while nothing happens");
 	struct timesync *timesync = NULL;
-	long before;
-	CHECK(timesync_start(&fake_engine, NULL, 7, &timesync, &err) == 0 && timesync != NULL);
-	nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
-	before = other_threads_voluntary_switches();
-	nanosleep(&(struct timespec){2, 500 * 1000 * 1000}, NULL);
-	long woke = other_threads_voluntary_switches() - before;
-	CHECK_NAMED("timesync: 0 wake-ups in 2.5 s (the old loop woke every second)", woke == 0, "%ld wake-ups", woke);
+	measured = false;
+	CHECK_NAMED("the timesync thread starts", timesync_start(&fake_engine, NULL, 7, &timesync, &err) == 0 &&
+							  timesync != NULL, "%s", err.message);
+	for (int attempt = 0; attempt < QUIET_ATTEMPTS && !measured && timesync != NULL; attempt++) {
+		int control = timesync_clock_watch_open();
+		nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+		long before = other_threads_voluntary_switches();
+		nanosleep(&(struct timespec){2, 500 * 1000 * 1000}, NULL);
+		long woke = other_threads_voluntary_switches() - before;
+		if (!clock_was_set(control)) {
+			CHECK_NAMED("timesync: 0 wake-ups in 2.5 s (the old loop woke every second)", woke == 0,
+				    "%ld wake-ups", woke);
+			measured = true;
+		}
+	}
+	if (!measured && timesync != NULL)
+		SKIP("timesync: 0 wake-ups in 2.5 s (the old loop woke every second)",
+		     "the host's clock was set during each of %d windows", QUIET_ATTEMPTS);
 	timesync_stop(timesync);
 
 	TEST_CASE("timesync sends guest-set-time with the host clock");
