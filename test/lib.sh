@@ -12,10 +12,20 @@ check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name" "$
 # check_eq NAME GOT WANT: PASS when the two strings are equal
 check_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi; }
 
+# mono_ms: milliseconds on the boot clock (10 ms steps). Durations and
+# deadlines use it, never the wall clock: these hosts are virtual machines
+# that get snapshotted and restored, and their wall clock is then stepped.
+mono_ms() {
+	local up
+	read -r up _ </proc/uptime
+	up=${up/./}
+	echo $((10#$up * 10))
+}
+
 # wait_for_line FILE PATTERN SECONDS: true once a line matches
 wait_for_line() {
-	local file=$1 pattern=$2 deadline=$(($(date +%s) + $3))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
+	local file=$1 pattern=$2 deadline=$(($(mono_ms) + $3 * 1000))
+	while [ "$(mono_ms)" -lt "$deadline" ]; do
 		grep -q -- "$pattern" "$file" 2>/dev/null && return 0
 		sleep 0.2
 	done
@@ -24,9 +34,9 @@ wait_for_line() {
 
 # wait_exit PID SECONDS: its exit status, or 255 on timeout (then it is killed)
 wait_exit() {
-	local pid=$1 deadline=$(($(date +%s) + $2))
+	local pid=$1 deadline=$(($(mono_ms) + $2 * 1000))
 	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$(date +%s)" -ge "$deadline" ]; then
+		if [ "$(mono_ms)" -ge "$deadline" ]; then
 			kill -9 "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
 			return 255

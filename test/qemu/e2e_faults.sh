@@ -10,7 +10,7 @@
 need_guest "faults"
 cd "$scratch"
 mkdir share
-ms() { echo $(($(date +%s%N) / 1000000)); }
+ms() { mono_ms; }
 # nothing_left PID NAME: no process, runtime dir, pidfile or socket of that run
 nothing_left() {
 	local pid=$1 name=$2 i

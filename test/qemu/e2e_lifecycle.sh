@@ -34,14 +34,14 @@ fi
 pid=$!
 if wait_for_line ignore.log '^VZKIT ready' 60; then
 	# Milliseconds from the SIGTERM to the hard-stop line and to vzkit's exit.
-	start=$(date +%s%N)
+	start=$(mono_ms)
 	kill -TERM "$pid"
 	# vzkit may log the line and exit between two polls: the last poll that
 	# did not see it is then a lower bound for when the line came.
 	line_ms=
 	unseen_ms=0
-	while kill -0 "$pid" 2>/dev/null && [ $(($(date +%s%N) - start)) -lt 30000000000 ]; do
-		poll_ms=$((($(date +%s%N) - start) / 1000000))
+	while kill -0 "$pid" 2>/dev/null && [ $(($(mono_ms) - start)) -lt 30000 ]; do
+		poll_ms=$(($(mono_ms) - start))
 		if grep -q 'did not stop within' ignore.err; then
 			line_ms=$poll_ms
 			break
@@ -51,7 +51,7 @@ if wait_for_line ignore.log '^VZKIT ready' 60; then
 	done
 	wait_exit "$pid" 10
 	status=$?
-	exit_ms=$((($(date +%s%N) - start) / 1000000))
+	exit_ms=$(($(mono_ms) - start))
 	if [ -z "$line_ms" ] && grep -q 'did not stop within' ignore.err; then
 		line_ms=$unseen_ms
 	fi

@@ -78,11 +78,11 @@ wait_for_line ignore.log '^VZKIT ready' 60
 check "tcp: Stop accepted" [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"state":"Stop"}' "http://127.0.0.1:$port/vm/state")" = 202 ]
 sleep 3
 check "tcp: a guest that ignores Stop keeps running" [ "$(tstate)" = VirtualMachineStateRunning ]
-start=$(date +%s)
+start=$(mono_ms)
 check "tcp: HardStop accepted" [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"state":"HardStop"}' "http://127.0.0.1:$port/vm/state")" = 202 ]
 wait_exit $pid 20
 status=$?
-took=$(($(date +%s) - start))
+took=$((($(mono_ms) - start) / 1000))
 check "HardStop: vzkit exits 0" [ "$status" -eq 0 ]
 check "HardStop: promptly (${took} s, limit 5 s)" [ "$took" -le 5 ]
 finish

@@ -39,7 +39,7 @@ declare -A expected=([kill9-vzkit]=137 [kill9-qemu]=1 [kill9-virtiofsd]=1 [sigte
 	[rest-hardstop]=0 [rest-stop]=0 [sigstop-qemu]=0 [log-full]=0)
 echo "faults: seed $seed, $trials trials (replay: FAULTS_SEED=$seed [FAULTS_ONLY=K] bash $0)"
 
-ms() { echo $(($(date +%s%N) / 1000000)); }
+ms() { mono_ms; }
 
 # A pty that stays open between runs (a tty nobody holds forgets its
 # settings): vzkit gets it as stdin, QEMU's stdio console makes it raw.
