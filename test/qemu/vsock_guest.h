@@ -59,6 +59,7 @@ struct g_ring {
 	uint64_t desc, avail, used; /* guest-physical */
 	uint16_t avail_idx, used_seen;
 	uint16_t base; /* where the device resumes (GET_VRING_BASE's answer) */
+	uint16_t kicked; /* avail_idx at the last notification decision */
 	int kick, call;
 };
 
@@ -71,6 +72,8 @@ struct fake_guest {
 	struct g_ring ring[2];
 	uint16_t rx_posted; /* rx buffers handed out so far (slot = count % G_RX_SLOTS) */
 	uint16_t tx_sent;
+	uint64_t features;  /* virtio features acked besides VERSION_1 and PROTOCOL_FEATURES */
+	bool strict_kicks;  /* kick only when the device asked (used.flags, or avail_event with the event index) */
 };
 
 /* ---- guest memory, the test's own view ---- */
@@ -287,7 +290,8 @@ static inline int g_start_ring(struct fake_guest *g, uint32_t index, uint16_t ba
 /* QEMU's vhost_dev_start: features, memory, rings. */
 static inline int g_start_device(struct fake_guest *g)
 {
-	if (g_vu_u64(g, VHOST_USER_SET_FEATURES, (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) != 0 ||
+	if (g_vu_u64(g, VHOST_USER_SET_FEATURES,
+		     (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | g->features) != 0 ||
 	    g_send_mem_table(g) != 0)
 		return -1;
 	for (uint32_t i = 0; i < 2; i++)
@@ -309,11 +313,38 @@ static inline int g_stop_ring(struct fake_guest *g, uint32_t index, uint32_t *ba
 	return 0;
 }
 
-/* Notifies the device (the backend runs when the caller next services it). */
+/* The event index fields: used_event after the avail ring (the guest's), avail_event after the used ring (the device's). */
+static inline uint8_t *g_used_event(struct fake_guest *g, int index)
+{
+	return g_mem(g, g->ring[index].avail) + 4 + 2 * G_RING_SIZE;
+}
+
+static inline uint8_t *g_avail_event(struct fake_guest *g, int index)
+{
+	return g_mem(g, g->ring[index].used) + 4 + 8 * G_RING_SIZE;
+}
+
+/* Notifies the device (the backend runs when the caller next services it);
+ * with strict_kicks only when it asked, as Linux's virtqueue_kick_prepare decides. */
 static inline void g_notify(struct fake_guest *g, int index)
 {
+	struct g_ring *r = &g->ring[index];
+	uint16_t old = r->kicked, now = r->avail_idx;
 	uint64_t one = 1;
-	if (write(g->ring[index].kick, &one, sizeof(one)) != sizeof(one))
+
+	r->kicked = now;
+	if (g->strict_kicks) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* avail.idx out before the device's request is read */
+		if (g->features & (1ull << VIRTIO_RING_F_EVENT_IDX)) {
+			uint16_t event = le16toh(__atomic_load_n((uint16_t *)(void *)g_avail_event(g, index), __ATOMIC_RELAXED));
+			if ((uint16_t)(now - event - 1) >= (uint16_t)(now - old))
+				return;
+		} else if (le16toh(__atomic_load_n((uint16_t *)(void *)g_mem(g, r->used), __ATOMIC_RELAXED)) &
+			   VIRTQ_USED_F_NO_NOTIFY) {
+			return;
+		}
+	}
+	if (write(r->kick, &one, sizeof(one)) != sizeof(one))
 		abort();
 }
 
@@ -367,6 +398,27 @@ static inline bool g_wait_used(struct fake_guest *g, int ring, uint16_t want, in
 		}
 	}
 	return g_used_idx(g, ring) == want;
+}
+
+/* Waits until the device used anything past `seen` on `ring` (it may use
+ * several buffers at once); true when it did. */
+static inline bool g_wait_any_used(struct fake_guest *g, int ring, uint16_t seen, int timeout_ms)
+{
+	for (int waited = 0; g_used_idx(g, ring) == seen; waited += 5) {
+		if (waited > timeout_ms)
+			return false;
+		if (g->threaded) {
+			struct pollfd wait = {.fd = g->ring[ring].call, .events = POLLIN};
+			uint64_t count;
+			if (poll(&wait, 1, 5) == 1 && read(g->ring[ring].call, &count, sizeof(count)) < 0)
+				return false;
+		} else {
+			vsock_backend_poll(g->backend, 0);
+			if (waited > 200)
+				return g_used_idx(g, ring) != seen;
+		}
+	}
+	return true;
 }
 
 /* ---- tx: packets from the guest ---- */
@@ -423,8 +475,7 @@ static inline bool g_receive(struct fake_guest *g, struct g_packet *p, void *dat
 {
 	struct g_ring *r = &g->ring[G_RX];
 
-	if (r->used_seen == g_used_idx(g, G_RX) && !g_wait_used(g, G_RX, (uint16_t)(r->used_seen + 1), timeout_ms) &&
-	    r->used_seen == g_used_idx(g, G_RX))
+	if (!g_wait_any_used(g, G_RX, r->used_seen, timeout_ms))
 		return false;
 	uint8_t *entry = g_mem(g, r->used) + 4 + 8 * (r->used_seen % G_RING_SIZE);
 	uint32_t id = g_get32(entry), len = g_get32(entry + 4);
@@ -455,7 +506,8 @@ static inline void g_log(void *context, enum log_level level, const char *messag
 		fprintf(stderr, "backend: %s\n", message);
 }
 
-static inline int g_setup(struct fake_guest *g, bool threaded, int connect_timeout_ms)
+/* g_setup acking `features` too (e.g. the event index). */
+static inline int g_setup_features(struct fake_guest *g, bool threaded, int connect_timeout_ms, uint64_t acked)
 {
 	struct vsock_backend_options options = {.guest_cid = G_CID, .connect_timeout_ms = connect_timeout_ms,
 						.close_timeout_ms = 500, .credit_stall_ms = 150, .log = g_log};
@@ -465,6 +517,7 @@ static inline int g_setup(struct fake_guest *g, bool threaded, int connect_timeo
 
 	memset(g, 0, sizeof(*g));
 	g->threaded = threaded;
+	g->features = acked;
 	g->memfd = memfd_create("guest-ram", MFD_CLOEXEC);
 	if (g->memfd < 0 || ftruncate(g->memfd, G_RAM_SIZE) != 0)
 		return -1;
@@ -491,6 +544,11 @@ static inline int g_setup(struct fake_guest *g, bool threaded, int connect_timeo
 	    g_vu(g, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0, NULL, NULL) != 0)
 		return -1;
 	return g_start_device(g);
+}
+
+static inline int g_setup(struct fake_guest *g, bool threaded, int connect_timeout_ms)
+{
+	return g_setup_features(g, threaded, connect_timeout_ms, 0);
 }
 
 static inline void g_teardown(struct fake_guest *g)

@@ -359,6 +359,10 @@ static int dispatch(struct vhost_user *vu, uint32_t request, uint8_t *payload, u
 		if (size < 8)
 			return 2;
 		vu->acked_features = u64 & offered_features(vu);
+		for (size_t i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+			vu->queues[i].event_idx = (vu->acked_features >> VIRTIO_RING_F_EVENT_IDX) & 1;
+			vu->queues[i].signalled_used_valid = false;
+		}
 		return 0;
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
 		return reply_u64(vu, request, PROTOCOL_FEATURES_OFFERED) == 0 ? 1 : -1;

@@ -62,6 +62,9 @@ bool virtqueue_map(struct virtqueue *vq, const struct guest_memory *memory, cons
 	vq->used = used;
 	vq->used_idx = load_u16(used + 2);
 	vq->broken = false;
+	/* a restarted ring: what the guest was told before is unknown here */
+	vq->kicks_wanted = true;
+	vq->signalled_used_valid = false;
 	return true;
 }
 
@@ -177,6 +180,17 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 	vq->used_since_notify = true;
 }
 
+static void store_u16(uint8_t *p, uint16_t value)
+{
+	__atomic_store_n((uint16_t *)(void *)p, htole16(value), __ATOMIC_RELAXED);
+}
+
+/* virtio 1.x, "Used Buffer Notification Suppression": true when event_idx lies in [old, new). */
+static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
+}
+
 void virtqueue_notify(struct virtqueue *vq)
 {
 	uint64_t one = 1;
@@ -184,14 +198,52 @@ void virtqueue_notify(struct virtqueue *vq)
 	if (!vq->used_since_notify || vq->avail == NULL)
 		return;
 	vq->used_since_notify = false;
-	/* The used index must be visible before the guest's flags are read:
-	 * otherwise a guest that just re-enabled interrupts could be missed. */
+	/* The used index must be visible before the guest's flags or used_event
+	 * are read: otherwise a guest that just re-enabled interrupts could be missed. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (load_u16(vq->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT)
+	if (vq->event_idx) {
+		uint16_t used_event = load_u16(vq->avail + 4 + 2 * (size_t)vq->size);
+		uint16_t old = vq->signalled_used;
+		bool valid = vq->signalled_used_valid;
+		vq->signalled_used = vq->used_idx;
+		vq->signalled_used_valid = true;
+		if (valid && !need_event(used_event, vq->used_idx, old))
+			return;
+	} else if (load_u16(vq->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT) {
 		return;
+	}
 	if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
 		/* a full eventfd counter still wakes the guest */
 	}
+}
+
+bool virtqueue_want_kicks(struct virtqueue *vq, bool want)
+{
+	if (vq->used == NULL || vq->avail == NULL)
+		return false;
+	if (!want) {
+		/* With the event index there is nothing to write: the guest kicks once
+		 * more when it passes the avail_event it has, then no more. */
+		if (vq->kicks_wanted && !vq->event_idx) {
+			uint16_t flags = load_u16(vq->used);
+			store_u16(vq->used, (uint16_t)(flags | VIRTQ_USED_F_NO_NOTIFY));
+		}
+		vq->kicks_wanted = false;
+		return false;
+	}
+	/* Written every time, not only on a change: after a restart the ring's
+	 * memory may still say what an earlier run said. */
+	if (vq->event_idx) {
+		store_u16(vq->used + 4 + USED_ELEM_SIZE * (size_t)vq->size, vq->last_avail_idx);
+	} else {
+		uint16_t flags = load_u16(vq->used);
+		store_u16(vq->used, (uint16_t)(flags & ~VIRTQ_USED_F_NO_NOTIFY));
+	}
+	vq->kicks_wanted = true;
+	/* The request must be visible before avail.idx is read again (the
+	 * guest does the mirror image: avail.idx, fence, our request). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load_u16_acquire(vq->avail + 2) != vq->last_avail_idx;
 }
 
 static size_t chain_copy(const struct virtqueue_chain *chain, bool writable, size_t skip, uint8_t *buffer, size_t len)

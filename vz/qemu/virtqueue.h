@@ -20,6 +20,10 @@ struct guest_memory;
 #define VIRTQ_DESC_F_WRITE 2
 #define VIRTQ_DESC_F_INDIRECT 4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
+/* The feature bit: used_event (after the avail ring) and avail_event (after
+ * the used ring) replace the two flags above. */
+#define VIRTIO_RING_F_EVENT_IDX 29
 
 struct virtqueue {
 	/* set by the front end */
@@ -35,6 +39,11 @@ struct virtqueue {
 	uint16_t used_idx;
 	bool broken; /* the guest broke the ring; nothing more is taken from it */
 	bool used_since_notify;
+	/* notification suppression (doc/vsock.md, "Notifications") */
+	bool event_idx;            /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool kicks_wanted;         /* what we last told the guest (true until we said otherwise) */
+	uint16_t signalled_used;   /* event index: used_idx when we last decided whether to signal */
+	bool signalled_used_valid; /* false: signal at the next chance whatever used_event says */
 };
 
 /* One descriptor chain, translated: readable pieces first, then writable. */
@@ -65,8 +74,16 @@ void virtqueue_take(struct virtqueue *vq);
 /* Hands a taken chain back to the guest with `len` bytes written. */
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 /* Signals the call fd when chains were pushed since the last call and the
- * guest has not asked for no interrupts. */
+ * guest asked for it: without the event index, unless avail.flags says
+ * NO_INTERRUPT; with it, only when used.idx went past the guest's used_event
+ * since the last decision. */
 void virtqueue_notify(struct virtqueue *vq);
+/* Tells the guest whether to kick when it makes chains available: with the
+ * event index, by avail_event = the next chain we will take (on) or by
+ * leaving it behind (off); without, by used.flags NO_NOTIFY. Turning kicks
+ * on returns true when chains arrived meanwhile: the guest may have looked
+ * before it saw the request, so the caller takes them instead of waiting. */
+bool virtqueue_want_kicks(struct virtqueue *vq, bool want);
 
 /* Copies up to len bytes at offset `skip` of the chain's readable pieces into out; the count copied. */
 size_t virtqueue_chain_read(const struct virtqueue_chain *chain, size_t skip, void *out, size_t len);

@@ -908,8 +908,14 @@ static void process_tx(struct vsock_backend *b)
 			break;
 		}
 		enum virtqueue_peek_result got = virtqueue_peek(vq, &b->vu.memory, &b->tx_chain, &why);
-		if (got == VIRTQUEUE_EMPTY)
+		if (got == VIRTQUEUE_EMPTY) {
+			/* Every guest packet matters at once (credit, data): ask for a
+			 * kick on the next one; chains that raced the request are taken
+			 * in the next round. */
+			if (virtqueue_want_kicks(vq, true))
+				b->more_work = true;
 			break;
+		}
 		if (got == VIRTQUEUE_BROKEN) {
 			problem(b, PROBLEM_RING, "tx ring: %s; the ring is no longer served", why);
 			break;
@@ -929,14 +935,22 @@ static void process_tx(struct vsock_backend *b)
 static bool rx_buffer(struct vsock_backend *b)
 {
 	struct virtqueue *vq = &b->vu.queues[QUEUE_RX];
+	bool asked = false;
 
 	while (!b->rx_peeked) {
 		const char *why = "";
 		if (!vhost_user_queue_ready(&b->vu, QUEUE_RX))
 			return false;
 		enum virtqueue_peek_result got = virtqueue_peek(vq, &b->vu.memory, &b->rx_chain, &why);
-		if (got == VIRTQUEUE_EMPTY)
+		if (got == VIRTQUEUE_EMPTY) {
+			/* Starved: now a kick is wanted when the guest adds buffers
+			 * (unless some arrived while we asked: then look once more). */
+			if (!asked && virtqueue_want_kicks(vq, true)) {
+				asked = true;
+				continue;
+			}
 			return false;
+		}
 		if (got == VIRTQUEUE_BROKEN) {
 			problem(b, PROBLEM_RING, "rx ring: %s; the ring is no longer served", why);
 			return false;
@@ -950,6 +964,9 @@ static bool rx_buffer(struct vsock_backend *b)
 			continue;
 		}
 		b->rx_peeked = true;
+		/* Buffers are looked for when there is something to put in them, so
+		 * the guest need not kick when it adds some (doc/vsock.md, "Notifications"). */
+		virtqueue_want_kicks(vq, false);
 	}
 	return true;
 }
@@ -1424,7 +1441,7 @@ int vsock_backend_new(const struct vsock_backend_options *options, struct vsock_
 	b->next_host_port = FIRST_EPHEMERAL_PORT;
 	uint64_t cid_le = htole64(b->options.guest_cid);
 	memcpy(b->config, &cid_le, sizeof(cid_le));
-	b->device.features = 0;
+	b->device.features = 1ull << VIRTIO_RING_F_EVENT_IDX;
 	b->device.config = b->config;
 	b->device.config_size = sizeof(b->config);
 	b->device.queue_count = 2; /* rx and tx; QEMU keeps the event queue */
