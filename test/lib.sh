@@ -46,8 +46,15 @@ wait_exit() {
 	wait "$pid"
 }
 
-# processes whose command line mentions a path
-procs_mentioning() { pgrep -f -- "$1" || true; }
+# procs_mentioning PATH: processes whose command line mentions PATH or that
+# hold a file below it open, deleted or not (QEMU's command line names no
+# runtime directory, but its stderr is the runtime directory's qemu.log)
+procs_mentioning() {
+	{
+		pgrep -f -- "$1"
+		find /proc/[0-9]*/fd -maxdepth 1 -lname "$1*" 2>/dev/null | cut -d/ -f3
+	} | grep -vx "$$" | sort -u || true
+}
 
 finish() {
 	[ "$failures" -eq 0 ]

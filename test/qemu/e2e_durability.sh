@@ -51,7 +51,7 @@ run() {
 	poweroff) ;;
 	sigterm) kill -TERM "$pid" ;;
 	hardstop) curl -s --unix-socket "$scratch/$mode-$stop.rest" -X POST -d '{"state":"HardStop"}' http://vm/vm/state ;;
-	kill9-qemu) kill -9 "$(pgrep -f -- "-qmp unix:/tmp/vzkit-$pid-" | head -n1)" ;;
+	kill9-qemu) kill -9 "$(pgrep -P "$pid" -f qemu-system | head -n1)" ;;
 	esac
 	wait_exit "$pid" 60
 	status=$?

@@ -113,7 +113,7 @@ for trial in $(seq 1 "$trials"); do
 			sleep 0.02
 		done
 	}
-	qemu_pid() { pgrep -f -- "-qmp unix:/tmp/vzkit-$pid-" | head -n1; }
+	qemu_pid() { pgrep -P "$pid" -f qemu-system | head -n1; }
 	fsd_pid() { pgrep -f -- "--socket-path=/tmp/vzkit-$pid-" | head -n1; }
 	have_qemu() { [ -n "$(qemu_pid)" ]; }
 	have_fsd() { [ -n "$(fsd_pid)" ]; }

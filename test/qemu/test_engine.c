@@ -230,7 +230,7 @@ static int run_scenario(bool hard_stop, const char *kernel, const char *initrd, 
 	snprintf(name, sizeof(name), "%s: Running once start() returns", which);
 	CHECK_NAMED(name, qemu_engine.state(s.vm) == VM_STATE_RUNNING, "%s", vm_state_name(qemu_engine.state(s.vm)));
 	snprintf(name, sizeof(name), "%s: the runtime directory is made under engine_options.runtime_dir", which);
-	snprintf(runtime_glob, sizeof(runtime_glob), "%s/vzkit-%ld-*/qmp.sock", scratch, (long)getpid());
+	snprintf(runtime_glob, sizeof(runtime_glob), "%s/vzkit-%ld-*/qemu.log", scratch, (long)getpid());
 	CHECK_NAMED(name, glob_matches(runtime_glob), "no %s", runtime_glob);
 	snprintf(name, sizeof(name), "%s: the engine's lines reach the log callback", which);
 	pthread_mutex_lock(&recorder.lock);
@@ -311,7 +311,7 @@ static void make_leftovers(const char *scratch, struct leftovers *l)
 	snprintf(l->link, sizeof(l->link), "%s/vzkit-%ld-0badf00d", scratch, (long)dead_too);
 	snprintf(l->link_target, sizeof(l->link_target), "%s/not-a-leftover", scratch);
 	mkdir(l->dead, 0700);
-	snprintf(path, sizeof(path), "%s/qmp.sock", l->dead); /* not empty: removed as a tree */
+	snprintf(path, sizeof(path), "%s/qemu.log", l->dead); /* not empty: removed as a tree */
 	file = fopen(path, "w");
 	if (file != NULL)
 		fclose(file);

@@ -256,7 +256,7 @@ struct parsed_plan {
 };
 
 static const char *const flags_without_value[] = {"-nodefaults", "-no-user-config", "-no-reboot", "-S", NULL};
-static const char *const flags_with_value[] = {"-machine", "-cpu", "-smp", "-m", "-object", "-numa", "-qmp",
+static const char *const flags_with_value[] = {"-machine", "-cpu", "-smp", "-m", "-object", "-numa", "-mon",
 					       "-display", "-kernel", "-initrd", "-append", "-drive", "-blockdev",
 					       "-device", "-netdev", "-chardev", NULL};
 
@@ -432,22 +432,29 @@ static bool rule_machine(struct checker *c)
 	return true;
 }
 
+/* The monitor: the last passed descriptor, a connected socket (no server,
+ * no path), in control mode; and no other monitor. */
 static bool rule_qmp(struct checker *c)
 {
-	const char *qmp = single_value(&c->parsed, "-qmp");
+	const char *mon = single_value(&c->parsed, "-mon");
 	struct qemu_opts opts;
-	char want[512];
+	char number[16];
 
-	snprintf(want, sizeof(want), "%s/qmp.sock", c->params->runtime_dir);
-	if (c->plan->qmp_path == NULL || strcmp(c->plan->qmp_path, want) != 0)
-		return fault(c, "qmp_path %s is not %s", c->plan->qmp_path, want);
-	if (qmp == NULL)
-		return fault(c, "not exactly one -qmp");
-	qemu_opts_parse(qmp, &opts);
-	if (opts.implied == NULL || strncmp(opts.implied, "unix:", 5) != 0 || strcmp(opts.implied + 5, want) != 0)
-		return fault(c, "-qmp '%s' does not read back as unix:%s", qmp, want);
-	if (!opt_is(&opts, "server", "on") || !opt_is(&opts, "wait", "off"))
-		return fault(c, "-qmp '%s' is not a listening server that does not wait", qmp);
+	if (c->plan->fd_count == 0 || c->plan->fds[c->plan->fd_count - 1].kind != QEMU_FD_QMP)
+		return fault(c, "the last passed descriptor is not the monitor's");
+	for (size_t i = 0; i + 1 < c->plan->fd_count; i++)
+		if (c->plan->fds[i].kind == QEMU_FD_QMP)
+			return fault(c, "two monitor descriptors");
+	snprintf(number, sizeof(number), "%d", c->plan->fds[c->plan->fd_count - 1].target_fd);
+	if (count_flag(&c->parsed, "-qmp") != 0 || mon == NULL)
+		return fault(c, "not exactly one -mon (and no -qmp)");
+	qemu_opts_parse(mon, &opts);
+	if (!opt_is(&opts, "chardev", "qmp") || !opt_is(&opts, "mode", "control"))
+		return fault(c, "-mon '%s' is not chardev=qmp,mode=control", mon);
+	if (!find_opts(&c->parsed, "-chardev", "id", "qmp", &opts) || opts.implied == NULL ||
+	    strcmp(opts.implied, "socket") != 0 || !opt_is(&opts, "fd", number) || opt(&opts, "path") != NULL ||
+	    opt(&opts, "server") != NULL)
+		return fault(c, "-chardev qmp is not a connected socket on fd %s", number);
 	return true;
 }
 
@@ -733,8 +740,9 @@ static bool rule_network(struct checker *c)
 			return fault(c, "%s: -netdev dgram on fd %s wanted", id, number);
 		passed++;
 	}
-	if (passed != c->plan->fd_count || count_flag(&c->parsed, "-netdev") != c->vz->network_device_count)
-		return fault(c, "%zu descriptors planned for %zu file-handle NICs", c->plan->fd_count, passed);
+	/* then the monitor's (rule_qmp) */
+	if (passed + 1 != c->plan->fd_count || count_flag(&c->parsed, "-netdev") != c->vz->network_device_count)
+		return fault(c, "%zu descriptors planned for %zu file-handle NICs and a monitor", c->plan->fd_count, passed);
 	return true;
 }
 
@@ -951,8 +959,11 @@ static char *plan_text(const struct qemu_plan_params *params, const struct qemu_
 		params->arch == QEMU_ARCH_AARCH64 ? "aarch64" : "x86_64", params->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg",
 		params->helpers_as_root ? "root" : "a user", params->vsock_guest_cid, params->runtime_dir);
 	for (size_t i = 0; i < plan->fd_count; i++)
-		fprintf(out, "# fd %d: net%zu, %s\n", plan->fds[i].target_fd, plan->fds[i].network_index,
-			plan->fds[i].kind == QEMU_FD_NET_UNIXGRAM ? "unixgram socket made by vzkit" : "inherited");
+		if (plan->fds[i].kind == QEMU_FD_QMP)
+			fprintf(out, "# fd %d: monitor, vzkit holds the other end\n", plan->fds[i].target_fd);
+		else
+			fprintf(out, "# fd %d: net%zu, %s\n", plan->fds[i].target_fd, plan->fds[i].network_index,
+				plan->fds[i].kind == QEMU_FD_NET_UNIXGRAM ? "unixgram socket made by vzkit" : "inherited");
 	if (plan->tls_dir != NULL)
 		fprintf(out, "# tls: %s/ca-cert.pem -> %s\n", plan->tls_dir, plan->tls_ca_file);
 	for (size_t i = 0; i < plan->helper_count; i++)

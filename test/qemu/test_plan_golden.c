@@ -407,6 +407,7 @@ static void render_plan(const struct qemu_plan *plan, FILE *out)
 	static const char *const fd_kinds[] = {
 		[QEMU_FD_NET_INHERITED] = "the user's datagram socket",
 		[QEMU_FD_NET_UNIXGRAM] = "a unixgram socket vzkit connects",
+		[QEMU_FD_QMP] = "QEMU's end of the monitor's socket pair",
 	};
 
 	fprintf(out, "# machine %s%s\n", plan->machine, plan->uses_stdio ? ", console on stdio" : "");
@@ -414,11 +415,14 @@ static void render_plan(const struct qemu_plan *plan, FILE *out)
 		fprintf(out, "# helper %zu, listening on %s\n", i, plan->helpers[i].socket_path);
 		render_argv(&plan->helpers[i].argv, out);
 	}
-	fprintf(out, "# qemu (QMP on %s)\n", plan->qmp_path);
+	fprintf(out, "# qemu\n");
 	render_argv(&plan->argv, out);
 	for (size_t i = 0; i < plan->fd_count; i++)
-		fprintf(out, "# fd %d: %s, for network device %zu\n", plan->fds[i].target_fd, fd_kinds[plan->fds[i].kind],
-			plan->fds[i].network_index);
+		if (plan->fds[i].kind == QEMU_FD_QMP)
+			fprintf(out, "# fd %d: %s\n", plan->fds[i].target_fd, fd_kinds[plan->fds[i].kind]);
+		else
+			fprintf(out, "# fd %d: %s, for network device %zu\n", plan->fds[i].target_fd,
+				fd_kinds[plan->fds[i].kind], plan->fds[i].network_index);
 	if (plan->tls_dir != NULL)
 		fprintf(out, "# tls: %s/ca-cert.pem -> %s\n", plan->tls_dir, plan->tls_ca_file);
 }

@@ -60,6 +60,7 @@ struct engine_vm {
 	int *helper_pidfds;
 	int *passed_fds;
 	int stderr_log_fd;
+	int qmp_end; /* vzkit's end of the monitor's socket pair, until qmp_attach takes it */
 	struct qmp qmp;
 	struct terminal_state saved_terminal;
 	bool terminal_saved;
@@ -178,6 +179,7 @@ static int engine_create(const struct vz_vm_configuration *config, const struct 
 	vm->qemu_pidfd = vm->stderr_log_fd = -1;
 	vm->request_pipe[0] = vm->request_pipe[1] = -1;
 	vm->qmp.fd = -1;
+	vm->qmp_end = -1;
 	vm->state = VM_STATE_STOPPED;
 	pthread_mutex_init(&vm->lock, NULL);
 	*out = vm;
@@ -243,6 +245,15 @@ static int engine_print_plan(struct engine_vm *vm, FILE *out, struct vzk_error *
 		fprintf(out, "# rosetta: not available on this host, skipped (ignore-if-missing)\n");
 	if (vm->plan.tls_dir != NULL)
 		fprintf(out, "# nbds: %s/ca-cert.pem -> %s\n", vm->plan.tls_dir, vm->plan.tls_ca_file);
+	/* The descriptors QEMU inherits exist only at start (the plan names them by number). */
+	for (size_t i = 0; i < vm->plan.fd_count; i++) {
+		const struct qemu_passed_fd *fd = &vm->plan.fds[i];
+		if (fd->kind == QEMU_FD_QMP)
+			fprintf(out, "# fd %d: QEMU's monitor, a socket pair with vzkit\n", fd->target_fd);
+		else
+			fprintf(out, "# fd %d: network device %zu, %s\n", fd->target_fd, fd->network_index,
+				fd->kind == QEMU_FD_NET_UNIXGRAM ? "a unixgram socket vzkit connects" : "the given fd");
+	}
 	for (size_t i = 0; i < vm->plan.helper_count; i++)
 		strv_print_shell(&vm->plan.helpers[i].argv, out);
 	strv_print_shell(&vm->plan.argv, out);
@@ -420,7 +431,9 @@ static void remove_stale_runtime_dirs(const struct engine_vm *vm)
 	closedir(listing);
 }
 
-static int open_network_fds(struct engine_vm *vm, struct vzk_error *err)
+/* The descriptors QEMU gets as 3, 4, ...: the file-handle networks' sockets
+ * and its monitor's end of a socket pair. */
+static int open_passed_fds(struct engine_vm *vm, struct vzk_error *err)
 {
 	vm->passed_fds = calloc(vm->plan.fd_count + 1, sizeof(int));
 	if (vm->passed_fds == NULL)
@@ -429,6 +442,14 @@ static int open_network_fds(struct engine_vm *vm, struct vzk_error *err)
 		vm->passed_fds[i] = -1;
 	for (size_t i = 0; i < vm->plan.fd_count; i++) {
 		const struct qemu_passed_fd *passed = &vm->plan.fds[i];
+		if (passed->kind == QEMU_FD_QMP) {
+			int pair[2];
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+				return vzk_runtime_error(err, "cannot make QEMU's monitor socket: %s", strerror(errno));
+			vm->qmp_end = pair[0];
+			vm->passed_fds[i] = pair[1];
+			continue;
+		}
 		const struct vz_network_device *device = &vm->config->network_devices[passed->network_index];
 		if (passed->kind == QEMU_FD_NET_INHERITED) {
 			int type = 0;
@@ -622,7 +643,7 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 		return vzk_runtime_error(err, "pipe: %s", strerror(errno));
 	snprintf(log_path, sizeof(log_path), "%s/qemu.log", vm->runtime_dir);
 	vm->stderr_log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (prepare_efi_store(vm, err) != 0 || prepare_tls(vm, err) != 0 || open_network_fds(vm, err) != 0 ||
+	if (prepare_efi_store(vm, err) != 0 || prepare_tls(vm, err) != 0 || open_passed_fds(vm, err) != 0 ||
 	    start_helpers(vm, err) != 0)
 		return -1;
 	/* QEMU connects to the vsock backend while it sets its devices up. */
@@ -641,9 +662,17 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0 ||
 	    cleanup_watcher_add_process(vm->options.watcher, vm->qemu_pid, err) != 0)
 		return -1;
+	/* QEMU holds its end of the monitor now: ours reads EOF when it dies. */
+	for (size_t i = 0; i < vm->plan.fd_count; i++)
+		if (vm->plan.fds[i].kind == QEMU_FD_QMP && vm->passed_fds[i] >= 0) {
+			close(vm->passed_fds[i]);
+			vm->passed_fds[i] = -1;
+		}
 	/* While QEMU starts up: nothing above needs it done first. */
 	remove_stale_runtime_dirs(vm);
-	if (qmp_connect(&vm->qmp, vm->plan.qmp_path, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
+	int qmp_end = vm->qmp_end;
+	vm->qmp_end = -1;
+	if (qmp_attach(&vm->qmp, qmp_end, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
 		char tail[512];
 		if (start_aborted(vm))
 			return start_abandoned(err);
@@ -987,6 +1016,8 @@ static void engine_destroy(struct engine_vm *vm)
 			close(vm->helper_pidfds[i]);
 	}
 	qmp_close(&vm->qmp);
+	if (vm->qmp_end >= 0)
+		close(vm->qmp_end);
 	for (size_t i = 0; vm->passed_fds != NULL && i < vm->plan.fd_count; i++)
 		if (vm->passed_fds[i] >= 0)
 			close(vm->passed_fds[i]);

@@ -90,8 +90,6 @@ static void add_machine(const struct vz_vm_configuration *config, const struct q
 		strv_push(argv, "-numa");
 		strv_push(argv, "node,memdev=mem");
 	}
-	strv_push(argv, "-qmp");
-	push_with_path(argv, "unix:", plan->qmp_path, ",server=on,wait=off");
 	if (config->gui && params->gui_display) {
 		strv_push(argv, "-display");
 		strv_push(argv, params->gui_backend);
@@ -462,14 +460,29 @@ static int add_vsock(const struct qemu_plan_params *params, struct qemu_plan *pl
 	return 0;
 }
 
+/* The monitor is one end of a socket pair made at start, not a socket in
+ * the runtime directory: vzkit talks to it at once instead of polling
+ * connect() until QEMU listens, and QEMU's death reads as EOF. */
+static void add_monitor(struct qemu_plan *plan)
+{
+	struct qemu_passed_fd *fd = &plan->fds[plan->fd_count];
+
+	fd->kind = QEMU_FD_QMP;
+	fd->target_fd = QEMU_FIRST_PASSED_FD + (int)plan->fd_count;
+	plan->fd_count++;
+	strv_push(&plan->argv, "-chardev");
+	strv_pushf(&plan->argv, "socket,id=qmp,fd=%d", fd->target_fd);
+	strv_push(&plan->argv, "-mon");
+	strv_push(&plan->argv, "chardev=qmp,mode=control");
+}
+
 int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_plan_params *params,
 		    struct qemu_plan *plan, struct vzk_error *err)
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->helpers = calloc(config->directory_share_count + 1, sizeof(*plan->helpers));
-	plan->fds = calloc(config->network_device_count + 1, sizeof(*plan->fds));
-	if (plan->helpers == NULL || plan->fds == NULL ||
-	    asprintf(&plan->qmp_path, "%s/qmp.sock", params->runtime_dir) < 0) {
+	plan->fds = calloc(config->network_device_count + 1 /* the monitor */, sizeof(*plan->fds));
+	if (plan->helpers == NULL || plan->fds == NULL) {
 		qemu_plan_free(plan);
 		return vzk_runtime_error(err, "out of memory");
 	}
@@ -494,6 +507,7 @@ int qemu_plan_build(const struct vz_vm_configuration *config, const struct qemu_
 		qemu_plan_free(plan);
 		return vzk_runtime_error(err, "out of memory");
 	}
+	add_monitor(plan);
 	for (size_t i = 0; i < plan->helper_count; i++)
 		if (plan->helpers[i].argv.failed)
 			plan->argv.failed = 1;
@@ -516,7 +530,6 @@ void qemu_plan_free(struct qemu_plan *plan)
 	}
 	free(plan->helpers);
 	free(plan->fds);
-	free(plan->qmp_path);
 	free(plan->tls_dir);
 	free(plan->vsock_socket_path);
 	memset(plan, 0, sizeof(*plan));

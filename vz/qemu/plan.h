@@ -36,12 +36,13 @@ struct qemu_plan_params {
 enum qemu_fd_kind {
 	QEMU_FD_NET_INHERITED, /* the user's fd=N */
 	QEMU_FD_NET_UNIXGRAM,  /* a unixgram socket vzkit connects to unix_socket_path */
+	QEMU_FD_QMP,           /* QEMU's end of a socket pair: its monitor, vzkit holds the other end */
 };
 
 struct qemu_passed_fd {
 	enum qemu_fd_kind kind;
 	int target_fd;       /* the number QEMU sees */
-	size_t network_index;
+	size_t network_index; /* the network kinds' device */
 };
 
 struct qemu_helper {
@@ -56,7 +57,6 @@ struct qemu_plan {
 	size_t helper_count;
 	struct qemu_passed_fd *fds;
 	size_t fd_count;
-	char *qmp_path;
 	const char *machine; /* "q35", "virt" */
 	bool uses_stdio;     /* a serial port is on vzkit's terminal */
 	/* nbds://: QEMU reads the CA from <tls_dir>/ca-cert.pem, a symlink to

@@ -123,32 +123,14 @@ int qmp_execute(struct qmp *qmp, const char *command, json_t *arguments, json_t 
 	}
 }
 
-int qmp_connect(struct qmp *qmp, const char *path, int timeout_ms, int (*still_starting)(void *),
-		void *context, struct vzk_error *err)
+int qmp_attach(struct qmp *qmp, int fd, int timeout_ms, int (*still_starting)(void *), void *context,
+	       struct vzk_error *err)
 {
-	struct sockaddr_un address = {.sun_family = AF_UNIX};
 	long deadline = now_ms() + timeout_ms;
 	json_t *greeting;
 
 	memset(qmp, 0, sizeof(*qmp));
-	qmp->fd = -1;
-	if (strlen(path) >= sizeof(address.sun_path))
-		return vzk_runtime_error(err, "QMP socket path too long: %s", path);
-	memcpy(address.sun_path, path, strlen(path));
-	for (;;) {
-		qmp->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (qmp->fd < 0)
-			return vzk_runtime_error(err, "QMP: socket: %s", strerror(errno));
-		if (connect(qmp->fd, (struct sockaddr *)&address, sizeof(address)) == 0)
-			break;
-		close(qmp->fd);
-		qmp->fd = -1;
-		if (!still_starting(context))
-			return vzk_runtime_error(err, "QEMU exited before its monitor came up");
-		if (now_ms() > deadline)
-			return vzk_runtime_error(err, "QEMU's monitor did not come up within %d ms", timeout_ms);
-		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-	}
+	qmp->fd = fd;
 	/* QEMU greets once its initialisation is over, which includes opening
 	 * every disk (an NBD server may take its whole timeout to answer). */
 	for (;;) {

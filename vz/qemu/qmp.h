@@ -18,11 +18,11 @@ struct qmp {
 	void *keep_waiting_context;
 };
 
-/* Connects to the monitor at `path` and waits for QEMU's greeting while
- * `still_starting` says the QEMU process lives, `timeout_ms` in all; then
- * enters command mode. */
-int qmp_connect(struct qmp *qmp, const char *path, int timeout_ms, int (*still_starting)(void *),
-		void *context, struct vzk_error *err);
+/* Takes `fd`, vzkit's end of the monitor's socket pair (closed on
+ * failure too), and waits for QEMU's greeting while `still_starting` says
+ * the QEMU process lives, `timeout_ms` in all; then enters command mode. */
+int qmp_attach(struct qmp *qmp, int fd, int timeout_ms, int (*still_starting)(void *), void *context,
+	       struct vzk_error *err);
 void qmp_close(struct qmp *qmp);
 
 /* Reads one message: 1 and *out (caller decrefs), 0 on timeout, -1 on EOF or
