@@ -5,7 +5,9 @@
  * socketpair). Actions: well-formed or raw tx packets laid out in descriptor
  * chains of every shape, raw descriptors at region edges and outside guest
  * memory, rx buffers of odd shapes, avail-index jumps, host writes and
- * closes, host connects, stray vhost-user messages.
+ * closes, host connects, stray vhost-user messages, used_event moved
+ * anywhere. The input's first byte picks whether the event index is
+ * negotiated and whether the guest kicks only when the device asks.
  *
  * Every input starts from the same state: a new backend, zeroed guest memory,
  * new eventfds and a new vhost-user connection, set up as QEMU does (see
@@ -368,9 +370,10 @@ static void send_ring_setup(uint32_t index)
 
 /* The state every input starts from: a new backend listening on host ports
  * 1025 and 1026, guest memory all zero (the same memfd, its pages dropped),
- * new kick and call eventfds, the device started as QEMU starts it, 32 rx
- * buffers posted. */
-static void start_device(void)
+ * new kick and call eventfds, the device started as QEMU starts it with the
+ * input's choice of the event index and of kicking only when asked (a Linux
+ * guest does both), 32 rx buffers posted. */
+static void start_device(uint8_t choices)
 {
 	struct vsock_backend_options options = {.guest_cid = G_CID, .connect_timeout_ms = 3600 * 1000,
 						.close_timeout_ms = 3600 * 1000, .credit_stall_ms = 3600 * 1000,
@@ -389,6 +392,8 @@ static void start_device(void)
 			"zeroing guest memory");
 	}
 	g.threaded = false;
+	g.features = (choices & 1) ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0;
+	g.strict_kicks = (choices & 2) != 0;
 	g.rx_posted = g.tx_sent = 0;
 	for (int i = 0; i < 2; i++) {
 		memset(&g.ring[i], 0, sizeof(g.ring[i]));
@@ -412,7 +417,7 @@ static void start_device(void)
 	require(g_vu_u64(&g, VHOST_USER_SET_PROTOCOL_FEATURES, protocol_features) == 0 &&
 			g_vu(&g, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0, NULL, NULL) == 0 &&
 			g_vu_u64(&g, VHOST_USER_SET_FEATURES,
-				 (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) == 0 &&
+				 (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | g.features) == 0 &&
 			g_send_mem_table(&g) == 0,
 		"device setup");
 	send_ring_setup(G_RX);
@@ -450,9 +455,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vzk_error err = {0};
 	int fd;
 
-	start_device();
+	start_device(take8(&in));
 	for (int steps = 0; in.at < in.size && steps < 64; steps++) {
-		switch (take8(&in) % 10) {
+		switch (take8(&in) % 11) {
 		case 0:
 		case 1:
 		case 2:
@@ -479,6 +484,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 9:
 			stray_message(&in);
 			break;
+		case 10: { /* the guest moves its used_event anywhere (it only matters with the event index) */
+			uint16_t event = take16(&in);
+			memcpy(g_used_event(&g, take8(&in) & 1), &event, sizeof(event));
+			break;
+		}
 		}
 		g_service(&g);
 		drain_rx();
