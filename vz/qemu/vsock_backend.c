@@ -1459,7 +1459,13 @@ int vsock_backend_new(const struct vsock_backend_options *options, struct vsock_
 		b->kick_watch[i].index = i;
 	}
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->changed, NULL);
+	/* Connect deadlines on the monotonic clock: a host whose wall clock is
+	 * stepped (NTP, a restored VM snapshot) must not end a wait early. */
+	pthread_condattr_t changed_attr;
+	pthread_condattr_init(&changed_attr);
+	pthread_condattr_setclock(&changed_attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->changed, &changed_attr);
+	pthread_condattr_destroy(&changed_attr);
 	b->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->epoll_fd < 0 || b->wake_fd < 0) {
@@ -1565,7 +1571,7 @@ int vsock_backend_connect(struct vsock_backend *b, uint32_t port, int *fd_out, s
 		return vzk_runtime_error(err, "vsock: the backend is not running");
 	if (submit_request(b, port, false, &request, &fd, err) != 0)
 		return -1;
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += (b->options.connect_timeout_ms + WAITER_SLACK_MS) / 1000;
 	pthread_mutex_lock(&b->lock);
 	while (request->result < 0 && !atomic_load(&b->stopping))
