@@ -506,11 +506,14 @@ static inline void g_log(void *context, enum log_level level, const char *messag
 		fprintf(stderr, "backend: %s\n", message);
 }
 
-/* g_setup acking `features` too (e.g. the event index). */
-static inline int g_setup_features(struct fake_guest *g, bool threaded, int connect_timeout_ms, uint64_t acked)
+/* g_setup acking `features` too (e.g. the event index), against a backend
+ * with notification suppression on (`suppress`) or off (vzkit's default). */
+static inline int g_setup_options(struct fake_guest *g, bool threaded, int connect_timeout_ms, uint64_t acked,
+				  bool suppress)
 {
 	struct vsock_backend_options options = {.guest_cid = G_CID, .connect_timeout_ms = connect_timeout_ms,
-						.close_timeout_ms = 500, .credit_stall_ms = 150, .log = g_log};
+						.close_timeout_ms = 500, .credit_stall_ms = 150, .log = g_log,
+						.suppress_notifications = suppress};
 	struct vzk_error err = {0};
 	int pair[2];
 	uint64_t features = 0, protocol = 0;
@@ -544,6 +547,11 @@ static inline int g_setup_features(struct fake_guest *g, bool threaded, int conn
 	    g_vu(g, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0, NULL, NULL) != 0)
 		return -1;
 	return g_start_device(g);
+}
+
+static inline int g_setup_features(struct fake_guest *g, bool threaded, int connect_timeout_ms, uint64_t acked)
+{
+	return g_setup_options(g, threaded, connect_timeout_ms, acked, true);
 }
 
 static inline int g_setup(struct fake_guest *g, bool threaded, int connect_timeout_ms)

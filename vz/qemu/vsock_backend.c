@@ -377,21 +377,6 @@ static void set_interest(struct vsock_backend *b, struct vsock_connection *c, bo
 	epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, c->fd, &event);
 }
 
-/* Both ends of a connection's socketpair may hold twice the guest's credit
- * window (SO_SNDBUF 256 KiB, which the kernel doubles for its bookkeeping),
- * so a credit update from the guest finds a whole burst waiting instead of a
- * host writer still to be woken (doc/vsock.md, "Notifications"). Best
- * effort: the kernel caps it at net.core.wmem_max. */
-static void widen_socket_pair(const int fds[2])
-{
-	int bytes = VSOCK_BUFFER_BYTES;
-
-	for (int i = 0; i < 2; i++)
-		if (setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0) {
-			/* the default buffer still works, only slower */
-		}
-}
-
 static void close_host_side(struct vsock_backend *b, struct vsock_connection *c)
 {
 	if (c->fd < 0)
@@ -740,7 +725,6 @@ static void on_request(struct vsock_backend *b, const struct vsock_header *h, st
 	}
 	/* the callback's end blocks, like any socket it would accept */
 	fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) & ~O_NONBLOCK);
-	widen_socket_pair(fds);
 	c->state = ESTABLISHED;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
@@ -982,7 +966,8 @@ static bool rx_buffer(struct vsock_backend *b)
 		b->rx_peeked = true;
 		/* Buffers are looked for when there is something to put in them, so
 		 * the guest need not kick when it adds some (doc/vsock.md, "Notifications"). */
-		virtqueue_want_kicks(vq, false);
+		if (b->options.suppress_notifications)
+			virtqueue_want_kicks(vq, false);
 	}
 	return true;
 }
@@ -1415,9 +1400,8 @@ int vsock_backend_poll(struct vsock_backend *b, int timeout_ms)
 	if (b->deadline_count > 0)
 		check_deadlines(b, now_ms());
 	process_rx(b);
-	/* rx first: new data is what the guest waits for; tx completions only free its buffers */
-	virtqueue_notify(&b->vu.queues[QUEUE_RX]);
 	virtqueue_notify(&b->vu.queues[QUEUE_TX]);
+	virtqueue_notify(&b->vu.queues[QUEUE_RX]);
 	hand_off(b);
 	while (b->graveyard != NULL) {
 		struct vsock_connection *c = b->graveyard;
@@ -1458,7 +1442,7 @@ int vsock_backend_new(const struct vsock_backend_options *options, struct vsock_
 	b->next_host_port = FIRST_EPHEMERAL_PORT;
 	uint64_t cid_le = htole64(b->options.guest_cid);
 	memcpy(b->config, &cid_le, sizeof(cid_le));
-	b->device.features = 1ull << VIRTIO_RING_F_EVENT_IDX;
+	b->device.features = b->options.suppress_notifications ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0;
 	b->device.config = b->config;
 	b->device.config_size = sizeof(b->config);
 	b->device.queue_count = 2; /* rx and tx; QEMU keeps the event queue */
@@ -1552,7 +1536,6 @@ static int submit_request(struct vsock_backend *b, uint32_t port, bool detached,
 		return vzk_runtime_error(err, "vsock: socketpair: %s", strerror(errno));
 	}
 	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-	widen_socket_pair(fds);
 	request->port = port;
 	request->local_fd = fds[0];
 	request->detached = detached;

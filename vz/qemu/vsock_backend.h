@@ -30,6 +30,10 @@ struct vsock_backend_options {
 	int connect_timeout_ms;     /* host connect: how long the guest may take to answer; 0: 5000 */
 	int close_timeout_ms;       /* after a full shutdown: how long to wait for the guest's RST; 0: 8000 */
 	int credit_stall_ms;        /* out of the guest's credit this long: send CREDIT_REQUEST; 0: 1000 */
+	/* Offer the event index and ask for rx kicks only while starved (doc/vsock.md,
+	 * "Notifications"). Off in vzkit: host -> guest measured slower with it under
+	 * TCG (doc/performance.md); the tests and the fuzzer turn it on. */
+	bool suppress_notifications;
 	/* One log line (no prefix); may be NULL. Called on the backend's thread. */
 	void (*log)(void *context, enum log_level level, const char *message);
 	void *log_context;
