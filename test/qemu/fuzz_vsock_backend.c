@@ -6,8 +6,8 @@
  * chains of every shape, raw descriptors at region edges and outside guest
  * memory, rx buffers of odd shapes, avail-index jumps, host writes and
  * closes, host connects, stray vhost-user messages, used_event moved
- * anywhere. The input's first byte picks whether the event index is
- * negotiated and whether the guest kicks only when the device asks.
+ * anywhere. The input's first byte picks the back end's notification
+ * suppression with the event index, and the guest's kicking (start_device).
  *
  * Every input starts from the same state: a new backend, zeroed guest memory,
  * new eventfds and a new vhost-user connection, set up as QEMU does (see
@@ -370,14 +370,16 @@ static void send_ring_setup(uint32_t index)
 
 /* The state every input starts from: a new backend listening on host ports
  * 1025 and 1026, guest memory all zero (the same memfd, its pages dropped),
- * new kick and call eventfds, the device started as QEMU starts it with the
- * input's choice of the event index and of kicking only when asked (a Linux
- * guest does both), 32 rx buffers posted. */
+ * new kick and call eventfds, the device started as QEMU starts it, 32 rx
+ * buffers posted. The input's first byte picks: the back end with
+ * notification suppression and a guest that takes the event index, or
+ * vzkit's default back end and a guest without it (bit 0); a guest that
+ * kicks only when asked (bit 1; Linux does). */
 static void start_device(uint8_t choices)
 {
 	struct vsock_backend_options options = {.guest_cid = G_CID, .connect_timeout_ms = 3600 * 1000,
 						.close_timeout_ms = 3600 * 1000, .credit_stall_ms = 3600 * 1000,
-						.log = g_log};
+						.log = g_log, .suppress_notifications = (choices & 1) != 0};
 	struct vzk_error err = {0};
 	int pair[2];
 
