@@ -347,27 +347,6 @@ static void stray_message(struct input *in)
 			close(fds[k]);
 }
 
-/* The rings, as QEMU's vhost_virtqueue_start sets them up (g_start_ring),
- * without a round trip per ring: the backend acts on messages in order. */
-static void send_ring_setup(uint32_t index)
-{
-	struct g_ring *ring = &g.ring[index];
-	uint8_t addr[40] = {0};
-	uint64_t kick_arg = index, call_arg = index;
-
-	g_put32(addr, index);
-	g_put64(addr + 8, g_user(ring->desc));
-	g_put64(addr + 16, g_user(ring->used));
-	g_put64(addr + 24, g_user(ring->avail));
-	require(g_vu_state(&g, VHOST_USER_SET_VRING_NUM, index, G_RING_SIZE) == 0 &&
-			g_vu_state(&g, VHOST_USER_SET_VRING_BASE, index, 0) == 0 &&
-			g_vu(&g, VHOST_USER_SET_VRING_ADDR, 0, addr, sizeof(addr), NULL, 0, NULL, NULL) == 0 &&
-			g_vu(&g, VHOST_USER_SET_VRING_KICK, 0, &kick_arg, 8, &ring->kick, 1, NULL, NULL) == 0 &&
-			g_vu(&g, VHOST_USER_SET_VRING_CALL, 0, &call_arg, 8, &ring->call, 1, NULL, NULL) == 0 &&
-			g_vu_state(&g, VHOST_USER_SET_VRING_ENABLE, index, 1) == 0,
-		"ring setup");
-}
-
 /* The state every input starts from: a new backend listening on host ports
  * 1025 and 1026, guest memory all zero (the same memfd, its pages dropped),
  * new kick and call eventfds, the device started as QEMU starts it, 32 rx
@@ -417,14 +396,9 @@ static void start_device(uint8_t choices)
 	if (protocol_features == 0)
 		require(g_vu_get_u64(&g, VHOST_USER_GET_PROTOCOL_FEATURES, &protocol_features) == 0, "protocol features");
 	require(g_vu_u64(&g, VHOST_USER_SET_PROTOCOL_FEATURES, protocol_features) == 0 &&
-			g_vu(&g, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0, NULL, NULL) == 0 &&
-			g_vu_u64(&g, VHOST_USER_SET_FEATURES,
-				 (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | g.features) == 0 &&
-			g_send_mem_table(&g) == 0,
+			g_vu(&g, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0, NULL, NULL) == 0,
 		"device setup");
-	send_ring_setup(G_RX);
-	send_ring_setup(G_TX);
-	require(g_sync(&g) == 0, "device start");
+	require(g_start_device(&g) == 0, "device start");
 	g_post_rx(&g, 32);
 
 	host_fd_count = 0;

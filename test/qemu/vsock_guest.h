@@ -266,8 +266,9 @@ static inline int g_sync(struct fake_guest *g)
 	return g_vu_get_u64(g, VHOST_USER_GET_FEATURES, &features);
 }
 
-/* The rings, as QEMU's vhost_virtqueue_start sets them up: NUM, BASE, ADDR, KICK, CALL, ENABLE. */
-static inline int g_start_ring(struct fake_guest *g, uint32_t index, uint16_t base)
+/* The rings, as QEMU's vhost_virtqueue_start sets them up: NUM, BASE, ADDR,
+ * KICK, CALL, ENABLE, with no round trip (the backend acts on them in order). */
+static inline int g_send_ring_setup(struct fake_guest *g, uint32_t index, uint16_t base)
 {
 	struct g_ring *ring = &g->ring[index];
 	uint8_t addr[40] = {0};
@@ -284,7 +285,13 @@ static inline int g_start_ring(struct fake_guest *g, uint32_t index, uint16_t ba
 	    g_vu(g, VHOST_USER_SET_VRING_CALL, 0, &call_arg, 8, &ring->call, 1, NULL, NULL) != 0 ||
 	    g_vu_state(g, VHOST_USER_SET_VRING_ENABLE, index, 1) != 0)
 		return -1;
-	return g_sync(g);
+	return 0;
+}
+
+/* One ring set up, and done by the time this returns. */
+static inline int g_start_ring(struct fake_guest *g, uint32_t index, uint16_t base)
+{
+	return g_send_ring_setup(g, index, base) == 0 ? g_sync(g) : -1;
 }
 
 /* QEMU's vhost_dev_start: features, memory, rings. */
@@ -295,7 +302,7 @@ static inline int g_start_device(struct fake_guest *g)
 	    g_send_mem_table(g) != 0)
 		return -1;
 	for (uint32_t i = 0; i < 2; i++)
-		if (g_start_ring(g, i, g->ring[i].base) != 0)
+		if (g_send_ring_setup(g, i, g->ring[i].base) != 0)
 			return -1;
 	return g_sync(g);
 }
@@ -380,31 +387,12 @@ static inline void g_make_available(struct fake_guest *g, int ring, uint16_t hea
 	__atomic_store_n((uint16_t *)(void *)(avail + 2), htole16(r->avail_idx), __ATOMIC_RELEASE);
 }
 
-/* Waits until the device used everything made available on `ring` (or a timeout); true when it did. */
-static inline bool g_wait_used(struct fake_guest *g, int ring, uint16_t want, int timeout_ms)
+/* Waits until the used index of `ring` is `want` (any: anything but
+ * `want`, i.e. the device used something past it; it may use several buffers
+ * at once) or the timeout passed; true when it is. */
+static inline bool g_wait_used_idx(struct fake_guest *g, int ring, uint16_t want, bool any, int timeout_ms)
 {
-	for (int waited = 0; waited <= timeout_ms; waited += 5) {
-		if (g_used_idx(g, ring) == want)
-			return true;
-		if (g->threaded) {
-			struct pollfd wait = {.fd = g->ring[ring].call, .events = POLLIN};
-			uint64_t count;
-			if (poll(&wait, 1, 5) == 1 && read(g->ring[ring].call, &count, sizeof(count)) < 0)
-				return false;
-		} else {
-			vsock_backend_poll(g->backend, 0);
-			if (waited > 200)
-				return g_used_idx(g, ring) == want;
-		}
-	}
-	return g_used_idx(g, ring) == want;
-}
-
-/* Waits until the device used anything past `seen` on `ring` (it may use
- * several buffers at once); true when it did. */
-static inline bool g_wait_any_used(struct fake_guest *g, int ring, uint16_t seen, int timeout_ms)
-{
-	for (int waited = 0; g_used_idx(g, ring) == seen; waited += 5) {
+	for (int waited = 0; (g_used_idx(g, ring) == want) == any; waited += 5) {
 		if (waited > timeout_ms)
 			return false;
 		if (g->threaded) {
@@ -415,10 +403,22 @@ static inline bool g_wait_any_used(struct fake_guest *g, int ring, uint16_t seen
 		} else {
 			vsock_backend_poll(g->backend, 0);
 			if (waited > 200)
-				return g_used_idx(g, ring) != seen;
+				return (g_used_idx(g, ring) == want) != any;
 		}
 	}
 	return true;
+}
+
+/* Waits until the device used everything made available on `ring` (or a timeout); true when it did. */
+static inline bool g_wait_used(struct fake_guest *g, int ring, uint16_t want, int timeout_ms)
+{
+	return g_wait_used_idx(g, ring, want, false, timeout_ms);
+}
+
+/* Waits until the device used anything past `seen` on `ring`; true when it did. */
+static inline bool g_wait_any_used(struct fake_guest *g, int ring, uint16_t seen, int timeout_ms)
+{
+	return g_wait_used_idx(g, ring, seen, true, timeout_ms);
 }
 
 /* ---- tx: packets from the guest ---- */
