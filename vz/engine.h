@@ -98,6 +98,13 @@ struct vz_engine_ops {
 	void (*destroy)(struct engine_vm *vm);
 };
 
+/* What start() returns when a stop asked for before the VM ran abandoned it
+ * (the command takes it as the stop it asked for: exit 0). */
+static inline int engine_start_abandoned(struct vzk_error *err)
+{
+	return vzk_runtime_error(err, "start abandoned: a stop was requested");
+}
+
 /* "VirtualMachineStateRunning" */
 const char *vm_state_name(enum vm_state state);
 /* Whether a request makes sense in a state (the REST can* fields). */

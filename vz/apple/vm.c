@@ -277,11 +277,6 @@ static bool stop_pending(struct engine_vm *vm)
 	return pending;
 }
 
-static int start_abandoned(struct vzk_error *err)
-{
-	return vzk_runtime_error(err, "start abandoned: a stop was requested");
-}
-
 static void log_line(struct engine_vm *vm, const char *message)
 {
 	if (vm->options.log != NULL)
@@ -326,7 +321,7 @@ static int install_macos(struct engine_vm *vm, struct vzk_error *err)
 	if (installed.failed && cancelled) {
 		apple_builder_remove_created(vm->live);
 		apple_completion_destroy(&installed);
-		return start_abandoned(err);
+		return engine_start_abandoned(err);
 	}
 	if (installed.failed) {
 		vzk_runtime_error(err, "--bootloader macos: installing macOS failed: %s", installed.message);
@@ -587,7 +582,7 @@ static int stop_started_machine(struct engine_vm *vm, struct vzk_error *err)
 	if (work.status != 0)
 		return vzk_error_prefix(err, "a stop was requested while starting, but the started VM");
 	wait_until_finished(vm);
-	return start_abandoned(err);
+	return engine_start_abandoned(err);
 }
 
 static int start_machine(struct engine_vm *vm, struct vzk_error *err)
@@ -601,7 +596,7 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->live != NULL)
 		return vzk_usage_error(err, "the VM was started already");
 	if (stop_pending(vm))
-		return start_abandoned(err);
+		return engine_start_abandoned(err);
 	if (make_runtime_dir(vm, err) != 0)
 		return -1;
 	options.runtime_dir = vm->runtime_dir;
@@ -623,7 +618,7 @@ static int start_machine(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->installing && install_macos(vm, err) != 0)
 		return -1;
 	if (stop_pending(vm))
-		return start_abandoned(err);
+		return engine_start_abandoned(err);
 
 	set_state(vm, VM_STATE_STARTING);
 	apple_completion_init(&started);

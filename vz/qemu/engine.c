@@ -314,10 +314,6 @@ static int qmp_keep_waiting(void *context)
 	return !stop && !child_exited(vm->qemu_pid);
 }
 
-static int start_abandoned(struct vzk_error *err)
-{
-	return vzk_runtime_error(err, "start abandoned: a stop was requested");
-}
 
 /* "was killed by signal 9", "exited with status 1" */
 static void describe_exit(int status, char *out, size_t size)
@@ -431,6 +427,15 @@ static void remove_stale_runtime_dirs(const struct engine_vm *vm)
 	closedir(listing);
 }
 
+static void close_passed_fds(struct engine_vm *vm)
+{
+	for (size_t i = 0; vm->passed_fds != NULL && i < vm->plan.fd_count; i++)
+		if (vm->passed_fds[i] >= 0) {
+			close(vm->passed_fds[i]);
+			vm->passed_fds[i] = -1;
+		}
+}
+
 /* The descriptors QEMU gets as 3, 4, ...: the file-handle networks' sockets
  * and its monitor's end of a socket pair. */
 static int open_passed_fds(struct engine_vm *vm, struct vzk_error *err)
@@ -493,7 +498,7 @@ static int wait_for_socket(struct engine_vm *vm, size_t index, struct vzk_error 
 		if (stat(helper->socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
 			return 0;
 		if (start_aborted(vm))
-			return start_abandoned(err);
+			return engine_start_abandoned(err);
 		if (waitpid(vm->helper_pids[index], &status, WNOHANG) == vm->helper_pids[index]) {
 			char how[64], log_name[32], tail[512];
 			vm->helper_pids[index] = 0;
@@ -622,7 +627,7 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 
 	set_state(vm, VM_STATE_STARTING);
 	if (start_aborted(vm))
-		return start_abandoned(err);
+		return engine_start_abandoned(err);
 	engine_log(vm, LOG_LEVEL_INFO, "accelerator: %s (%s)", vm->accel == QEMU_ACCEL_KVM ? "kvm" : "tcg",
 		   vm->accel_reason);
 	if (vm->gui_headless && vm->options.warn != NULL)
@@ -662,12 +667,9 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (child_spawn(&spec, &vm->qemu_pid, &vm->qemu_pidfd, err) != 0 ||
 	    cleanup_watcher_add_process(vm->options.watcher, vm->qemu_pid, err) != 0)
 		return -1;
-	/* QEMU holds its end of the monitor now: ours reads EOF when it dies. */
-	for (size_t i = 0; i < vm->plan.fd_count; i++)
-		if (vm->plan.fds[i].kind == QEMU_FD_QMP && vm->passed_fds[i] >= 0) {
-			close(vm->passed_fds[i]);
-			vm->passed_fds[i] = -1;
-		}
+	/* QEMU holds its copies now; ours would only keep the monitor from
+	 * reading EOF when QEMU dies. */
+	close_passed_fds(vm);
 	/* While QEMU starts up: nothing above needs it done first. */
 	remove_stale_runtime_dirs(vm);
 	int qmp_end = vm->qmp_end;
@@ -675,7 +677,7 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (qmp_attach(&vm->qmp, qmp_end, start_timeout_ms(vm->config), still_starting, vm, err) != 0) {
 		char tail[512];
 		if (start_aborted(vm))
-			return start_abandoned(err);
+			return engine_start_abandoned(err);
 		if (qemu_device_error(vm->config, log_path, tail, sizeof(tail)))
 			return vzk_runtime_error(err, "%s", tail); /* names the --device */
 		qemu_stderr_tail(vm, tail, sizeof(tail));
@@ -688,7 +690,7 @@ static int start_vm(struct engine_vm *vm, struct vzk_error *err)
 	if (vm->config->serial_port_count > 0)
 		read_pty_names(vm, err);
 	if (qmp_execute(&vm->qmp, "cont", NULL, NULL, on_event, vm, err) != 0)
-		return start_aborted(vm) ? start_abandoned(err) : -1;
+		return start_aborted(vm) ? engine_start_abandoned(err) : -1;
 	set_state(vm, VM_STATE_RUNNING);
 	return 0;
 }
@@ -1018,9 +1020,7 @@ static void engine_destroy(struct engine_vm *vm)
 	qmp_close(&vm->qmp);
 	if (vm->qmp_end >= 0)
 		close(vm->qmp_end);
-	for (size_t i = 0; vm->passed_fds != NULL && i < vm->plan.fd_count; i++)
-		if (vm->passed_fds[i] >= 0)
-			close(vm->passed_fds[i]);
+	close_passed_fds(vm);
 	if (vm->qemu_pidfd >= 0)
 		close(vm->qemu_pidfd);
 	if (vm->stderr_log_fd >= 0)
