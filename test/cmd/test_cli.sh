@@ -145,6 +145,13 @@ if printf '%s\n' "$plan" | grep -q -- "filename=$iso[0-9]*\.iso" && printf '%s\n
 else
 	fail "--dry-run=qemu shows the cloud-init disk" "no $iso*.iso read-only node in: $plan"
 fi
+# QEMU's monitor is a descriptor it inherits, named in the plan, on the -chardev that says it
+if printf '%s\n' "$plan" | grep -qx "# fd 3: QEMU's monitor, a socket pair with vzkit" &&
+	printf '%s\n' "$plan" | grep -q -- " -chardev socket,id=qmp,fd=3 -mon chardev=qmp,mode=control"; then
+	pass "--dry-run=qemu names the descriptor QEMU's monitor is on"
+else
+	fail "--dry-run=qemu names the descriptor QEMU's monitor is on" "$plan"
+fi
 if compgen -G "$iso*" >/dev/null; then
 	fail "--dry-run=qemu writes no cloud-init ISO" "$(ls "$tmp/ci/tmpdir")"
 else

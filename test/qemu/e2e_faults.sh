@@ -10,7 +10,6 @@
 need_guest "faults"
 cd "$scratch"
 mkdir share
-ms() { mono_ms; }
 # nothing_left PID NAME: no process, runtime dir, pidfile or socket of that run
 nothing_left() {
 	local pid=$1 name=$2 i
@@ -32,10 +31,10 @@ else
 	pid=$!
 	if wait_for_line fsd.log '^VZKIT ready' 90; then
 		fsd=$(pgrep -f -- "--socket-path=/tmp/vzkit-$pid-" | head -n1)
-		start=$(ms)
+		start=$(mono_ms)
 		kill -9 "$fsd"
 		wait_exit "$pid" 10
-		status=$? took=$(($(ms) - start))
+		status=$? took=$(($(mono_ms) - start))
 		check "helper killed: vzkit exits 1 (got $status)" [ "$status" -eq 1 ]
 		check "helper killed: one line names the share and the signal" \
 			grep -qx "vzkit: virtio-fs share 'myshare': virtiofsd was killed by signal 9" fsd.err
@@ -75,10 +74,10 @@ else
 	helper=
 	for _ in $(seq 100); do helper=$(pgrep -P "$pid" -x sleep) && break; sleep 0.05; done
 	sleep 0.5
-	start=$(ms)
+	start=$(mono_ms)
 	kill -TERM "$pid"
 	wait_exit "$pid" 10
-	status=$? took=$(($(ms) - start))
+	status=$? took=$(($(mono_ms) - start))
 	check "stop while a helper starts: exit 0 (got $status)" [ "$status" -eq 0 ]
 	check "stop while a helper starts: within 1 s (${took} ms)" [ "$took" -lt 1000 ]
 	check "stop while a helper starts: nothing left" nothing_left "$pid" slow
@@ -112,19 +111,19 @@ for how in TERM INT HardStop; do
 	done
 	sleep 1 # QEMU is connected to the server by now
 	check "stop while starting ($how): VM is Starting, QEMU waits on NBD" [ "$starting" -eq 1 ]
-	start=$(ms)
+	start=$(mono_ms)
 	if [ "$how" = HardStop ]; then
 		body=$(curl -s --max-time 2 --unix-socket "$how.sock" http://vm/vm/state)
 		check "stop while starting: GET /vm/state offers HardStop ($body)" \
 			grep -q '"canHardStop":true.*"state":"VirtualMachineStateStarting"' <<<"$body"
-		start=$(ms)
+		start=$(mono_ms)
 		code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$how.sock" -X POST -d '{"state":"HardStop"}' http://vm/vm/state)
 		check "stop while starting (HardStop): request accepted (HTTP $code)" [ "$code" = 202 ]
 	else
 		kill "-$how" "$pid"
 	fi
 	wait_exit "$pid" 10
-	status=$? took=$(($(ms) - start))
+	status=$? took=$(($(mono_ms) - start))
 	check "stop while starting ($how): exit 0 (got $status)" [ "$status" -eq 0 ]
 	check "stop while starting ($how): within 1 s (${took} ms)" [ "$took" -lt 1000 ]
 	check "stop while starting ($how): says the start was abandoned" grep -q 'start abandoned' "$how.err"

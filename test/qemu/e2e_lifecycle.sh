@@ -111,6 +111,10 @@ if wait_for_line kill9.log '^VZKIT ready' 60; then
 	check "kill -9: virtiofsd ran" [ -n "$(procs_mentioning "$scratch/share")" ]
 	check "kill -9: runtime directory exists while running" runtime_dir_exists $pid
 	check "kill -9: pidfile and REST socket exist while running" [ -f kill9.pid -a -S kill9.sock ]
+	# what "no QEMU left" below rests on: the run's QEMU is found by its runtime directory
+	qemu=$(pgrep -P "$pid" -f qemu-system)
+	check "kill -9: QEMU ($qemu) is among the run's processes" \
+		bash -c "[ -n '$qemu' ] && grep -qx '$qemu' <<<'$(procs_mentioning "/tmp/vzkit-$pid-")'"
 	watcher=$(pgrep -P "$pid" -x vzkit-cleanup)
 	check "kill -9: the cleanup watcher runs (vzkit-cleanup)" [ -n "$watcher" ]
 	kill -9 "$pid"

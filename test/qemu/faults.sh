@@ -39,7 +39,6 @@ declare -A expected=([kill9-vzkit]=137 [kill9-qemu]=1 [kill9-virtiofsd]=1 [sigte
 	[rest-hardstop]=0 [rest-stop]=0 [sigstop-qemu]=0 [log-full]=0)
 echo "faults: seed $seed, $trials trials (replay: FAULTS_SEED=$seed [FAULTS_ONLY=K] bash $0)"
 
-ms() { mono_ms; }
 
 # A pty that stays open between runs (a tty nobody holds forgets its
 # settings): vzkit gets it as stdin, QEMU's stdio console makes it raw.
@@ -97,7 +96,7 @@ for trial in $(seq 1 "$trials"); do
 	share=()
 	[ "$root" = 1 ] && share=(--device "virtio-fs,sharedDir=$dir/share,mountTag=share")
 	tty_before=$(stty -g -F "$tty")
-	start=$(ms)
+	start=$(mono_ms)
 	"$VZKIT" --bootloader "$(linux_boot $mode)" \
 		--device "virtio-serial,logFilePath=$log" --device virtio-serial,stdio \
 		--device "virtio-blk,path=$scratch/ro.img,readonly" "${share[@]}" \
@@ -107,9 +106,9 @@ for trial in $(seq 1 "$trials"); do
 	note=
 	# wait_for CONDITION...: until it holds (or vzkit is gone, or 60 s)
 	wait_for() {
-		local deadline=$(($(ms) + 60000))
+		local deadline=$(($(mono_ms) + 60000))
 		until "$@"; do
-			kill -0 "$pid" 2>/dev/null && [ "$(ms)" -lt "$deadline" ] || return 1
+			kill -0 "$pid" 2>/dev/null && [ "$(mono_ms)" -lt "$deadline" ] || return 1
 			sleep 0.02
 		done
 	}
@@ -119,29 +118,29 @@ for trial in $(seq 1 "$trials"); do
 	have_fsd() { [ -n "$(fsd_pid)" ]; }
 	have_socket() { [ -S "$dir/rest.sock" ]; }
 	rest() { curl -s --max-time 2 --unix-socket "$dir/rest.sock" "$@"; }
-	sleep_until() { local left=$(($1 - $(ms))); [ "$left" -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"; }
+	sleep_until() { local left=$(($1 - $(mono_ms))); [ "$left" -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"; }
 	if [ "$late" = 1 ]; then
 		guest_ready() { grep -q '^VZKIT ready' "$log" 2>/dev/null; }
 		wait_for guest_ready || note="guest not ready within 60 s;"
-		sleep_until $(($(ms) + delay_ms))
+		sleep_until $(($(mono_ms) + delay_ms))
 	else
 		sleep_until $((start + delay_ms))
 	fi
 	watcher=$(pgrep -P "$pid" -x vzkit-cleanup)
 	case $kind in
-	kill9-vzkit) fault=$(ms); kill -9 "$pid" ;;
-	kill9-qemu) wait_for have_qemu; fault=$(ms); kill -9 "$(qemu_pid)" ;;
-	kill9-virtiofsd) wait_for have_fsd; fault=$(ms); kill -9 "$(fsd_pid)" ;;
-	sigterm) fault=$(ms); kill -TERM "$pid" ;;
-	sigint) fault=$(ms); kill -INT "$pid" ;;
+	kill9-vzkit) fault=$(mono_ms); kill -9 "$pid" ;;
+	kill9-qemu) wait_for have_qemu; fault=$(mono_ms); kill -9 "$(qemu_pid)" ;;
+	kill9-virtiofsd) wait_for have_fsd; fault=$(mono_ms); kill -9 "$(fsd_pid)" ;;
+	sigterm) fault=$(mono_ms); kill -TERM "$pid" ;;
+	sigint) fault=$(mono_ms); kill -INT "$pid" ;;
 	rest-hardstop)
 		wait_for have_socket
-		fault=$(ms)
+		fault=$(mono_ms)
 		rest -X POST -d '{"state":"HardStop"}' http://vm/vm/state >/dev/null
 		;;
 	rest-stop)
 		wait_for have_socket
-		fault=$(ms)
+		fault=$(mono_ms)
 		state=$(rest http://vm/vm/state)
 		rest -X POST -d '{"state":"Stop"}' http://vm/vm/state >/dev/null
 		# A guest that ignores the power button keeps running: vzkit too.
@@ -149,7 +148,7 @@ for trial in $(seq 1 "$trials"); do
 			sleep 3
 			if kill -0 "$pid" 2>/dev/null; then note="still running 3 s after Stop;"
 			else note="exited after an ignored Stop;"; fi
-			fault=$(ms)
+			fault=$(mono_ms)
 		fi
 		rest -X POST -d '{"state":"HardStop"}' http://vm/vm/state >/dev/null
 		;;
@@ -157,20 +156,20 @@ for trial in $(seq 1 "$trials"); do
 		wait_for have_qemu
 		stopped=$(qemu_pid)
 		kill -STOP "$stopped"
-		fault=$(ms)
+		fault=$(mono_ms)
 		kill -TERM "$pid"
 		;;
 	log-full)
-		fault=$(ms)
+		fault=$(mono_ms)
 		cat /dev/zero > "$dir/logfs/filler" 2>/dev/null
 		sleep 2
 		kill -TERM "$pid"
 		;;
 	esac
 	# Exit, then everything gone.
-	deadline=$(($(ms) + 30000))
-	while kill -0 "$pid" 2>/dev/null && [ "$(ms)" -lt "$deadline" ]; do sleep 0.02; done
-	exited=$(ms)
+	deadline=$(($(mono_ms) + 30000))
+	while kill -0 "$pid" 2>/dev/null && [ "$(mono_ms)" -lt "$deadline" ]; do sleep 0.02; done
+	exited=$(mono_ms)
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -9 "$pid"
 		note="$note did not exit within 30 s;"
@@ -191,7 +190,7 @@ for trial in $(seq 1 "$trials"); do
 	}
 	# The watcher needs a moment after a kill -9 (it waits for QEMU to die).
 	for _ in $(seq 100); do left=$(leftovers); [ -z "$left" ] && break; sleep 0.05; done
-	cleaned=$(($(ms) - fault))
+	cleaned=$(($(mono_ms) - fault))
 	[ -n "${stopped:-}" ] && kill -CONT "$stopped" 2>/dev/null
 	stopped=
 	mountpoint -q "$dir/logfs" && umount -l "$dir/logfs"

@@ -6,6 +6,7 @@
  * in order through on_state_change, transitional states included; then a
  * hard stop, and destroy() leaving no runtime directory behind. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #include "test/testlib.h"
 #include "vz/qemu/process.h"
+#include "vz/qemu/qmp.h"
 #include "vz/qemu/qemu_engine.h"
 #include "vz/vz.h"
 
@@ -375,12 +377,41 @@ static void check_stream_fd_refused(const char *kernel, const char *initrd, cons
 	close(pair[1]);
 }
 
+static int always_starting(void *context)
+{
+	(void)context;
+	return 1;
+}
+
+/* The monitor is a socket pair (doc/design.md): a QEMU that dies before it
+ * greets closes its end, and vzkit hears that at once, not at the start
+ * timeout, even before the process is reaped. */
+static void check_qmp_eof(void)
+{
+	struct qmp qmp;
+	struct vzk_error err = {0};
+	int pair[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		perror("socketpair");
+		return;
+	}
+	close(pair[1]); /* QEMU's end, gone with QEMU */
+	int status = qmp_attach(&qmp, pair[0], 60000, always_starting, NULL, &err);
+	CHECK_NAMED("qmp_attach: QEMU's end closed before the greeting is an error at once, not a timeout",
+		    status != 0 && strcmp(err.message, "QMP: QEMU closed the monitor") == 0, "status %d: %s", status,
+		    err.message);
+	CHECK_NAMED("qmp_attach: the descriptor is closed on failure", qmp.fd == -1 && fcntl(pair[0], F_GETFD) == -1,
+		    "fd %d", qmp.fd);
+}
+
 int main(void)
 {
 	struct leftovers leftovers;
 	char kernel[512], initrd[512];
 	char scratch[] = "/tmp/vzkit-test-engine-XXXXXX";
 
+	check_qmp_eof();
 	if (system("command -v qemu-system-x86_64 >/dev/null 2>&1") != 0) {
 		SKIP("qemu engine", "qemu-system-x86_64 is not installed");
 		return 0;
